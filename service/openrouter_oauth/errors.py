@@ -1,0 +1,75 @@
+"""OAuth errors (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2) as plain values.
+
+The HTTP layer decides how each one reaches the user: JSON for API calls, a
+redirect to a validated client, or a readable page in the browser.
+"""
+
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    """An error with a standard ``error`` code, a safe description and an HTTP status.
+
+    The description is shown to the client: it never contains a secret, code,
+    verifier, key or any other value the request carried.
+    """
+
+    error = "invalid_request"
+    status = 400
+
+    def __init__(self, description: str, *, error: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        if error is not None:
+            self.error = error
+        if status is not None:
+            self.status = status
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Unknown or invalid client_id: 401 makes MCP clients register again."""
+
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class InvalidRedirectUri(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    error = "invalid_client_metadata"
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503

@@ -1,0 +1,187 @@
+"""The authorization state machine as pure functions over plain records.
+
+consent ticket → pending authorization (approved) → grant (our code) → redeemed.
+Nothing here does I/O or knows about Sanic: routes feed it parsed parameters
+and resolved clients, and persist what it returns.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import pkce
+from .clients import Client
+from .errors import (
+    InvalidGrant,
+    InvalidRequest,
+    InvalidTarget,
+    OAuthError,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+)
+from .redirects import with_params
+
+MAX_PARAM_LENGTH = 2048
+GRANT_TYPE = "authorization_code"
+
+Params = Mapping[str, Sequence[str]]
+
+
+def single(params: Params, name: str, *, required: bool = False) -> str | None:
+    """One parameter's value; repeating a parameter is an error (RFC 6749 §3.1)."""
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise InvalidRequest(f"{name} must not be repeated")
+    value = values[0] if values else None
+    if value is not None and len(value) > MAX_PARAM_LENGTH:
+        raise InvalidRequest(f"{name} is too long")
+    if required and not value:
+        raise InvalidRequest(f"{name} is required")
+    return value or None
+
+
+def single_or_none(params: Params, name: str) -> str | None:
+    """A parameter's value when it is given exactly once, else None (for error paths)."""
+    values = params.get(name) or []
+    return values[0] if len(values) == 1 and len(values[0]) <= MAX_PARAM_LENGTH else None
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated /authorize request: everything needed to answer the client later."""
+
+    client_id: str
+    client_name: str
+    redirect_uri: str
+    code_challenge: str
+    state: str | None = None
+    scope: str | None = None
+    resource: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> AuthorizationRequest:
+        return cls(**{name: record.get(name) for name in cls.__dataclass_fields__})
+
+
+def redirect_uri_for(client: Client, params: Params) -> str:
+    """Step 1: the redirect URI we may trust. Errors here are shown, never redirected."""
+    uri = single(params, "redirect_uri")
+    return client.check_redirect_uri(uri) if uri else client.default_redirect_uri()
+
+
+def authorization_request(client: Client, redirect_uri: str,
+                          params: Params) -> AuthorizationRequest:
+    """Step 2: the rest of the request. Errors here are redirected to the client."""
+    response_type = single(params, "response_type", required=True)
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+    challenge = single(params, "code_challenge")
+    if not challenge:
+        raise InvalidRequest("code_challenge is required (PKCE)")
+    if single(params, "code_challenge_method") != "S256":
+        raise InvalidRequest("code_challenge_method must be S256")
+    if not pkce.is_valid_challenge(challenge):
+        raise InvalidRequest("code_challenge is not a valid S256 challenge")
+    resource = single(params, "resource")
+    if resource is not None:
+        check_resource(resource)
+    return AuthorizationRequest(
+        client_id=client.client_id, client_name=client.name, redirect_uri=redirect_uri,
+        code_challenge=challenge, state=single(params, "state"),
+        scope=single(params, "scope"), resource=resource,
+    )
+
+
+def check_resource(resource: str) -> None:
+    """RFC 8707 §2: an absolute URI without a fragment."""
+    parts = urlsplit(resource)
+    if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
+        raise InvalidTarget("resource must be an absolute URI without a fragment")
+
+
+def client_redirect(issuer: str, redirect_uri: str, state: str | None,
+                    **params: str) -> str:
+    """The authorization response (success or error), with ``state`` and ``iss`` (RFC 9207)."""
+    if state is not None:
+        params["state"] = state
+    params["iss"] = issuer
+    return with_params(redirect_uri, params)
+
+
+def error_redirect(issuer: str, redirect_uri: str, state: str | None, error: OAuthError) -> str:
+    return client_redirect(issuer, redirect_uri, state, error=error.error,
+                           error_description=error.description)
+
+
+def pending_record(request: AuthorizationRequest, upstream_verifier: str) -> dict[str, Any]:
+    """What approval stores: the client's request plus our own verifier for OpenRouter."""
+    return {"request": request.record(), "upstream_verifier": upstream_verifier}
+
+
+def grant_record(pending: Mapping[str, Any], upstream_code: str) -> dict[str, Any]:
+    """What the callback stores under our code: enough to redeem it once at /token."""
+    return {**pending, "upstream_code": upstream_code}
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    client_id: str
+    code: str
+    code_verifier: str
+    redirect_uri: str | None
+
+
+def token_request(params: Params) -> TokenRequest:
+    grant_type = single(params, "grant_type", required=True)
+    if grant_type != GRANT_TYPE:
+        raise UnsupportedGrantType("only the authorization_code grant is supported")
+    return TokenRequest(
+        client_id=single(params, "client_id", required=True) or "",
+        code=single(params, "code", required=True) or "",
+        code_verifier=single(params, "code_verifier", required=True) or "",
+        redirect_uri=single(params, "redirect_uri"),
+    )
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return hmac.compare_digest((a or "").encode(), (b or "").encode())
+
+
+def check_redemption(token: TokenRequest, grant: Mapping[str, Any]) -> AuthorizationRequest:
+    """The grant's binding to client, redirect URI and PKCE challenge (RFC 6749 §4.1.3)."""
+    request = AuthorizationRequest.from_record(grant["request"])
+    if not _same(token.client_id, request.client_id):
+        raise InvalidGrant("the code was issued to another client")
+    if token.redirect_uri is not None and not _same(token.redirect_uri, request.redirect_uri):
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    if not pkce.verify(token.code_verifier, request.code_challenge):
+        raise InvalidGrant("code_verifier does not match the code_challenge")
+    return request
+
+
+def token_response(key: str, scope: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"access_token": key, "token_type": "Bearer"}
+    if scope:
+        body["scope"] = scope
+    return body
+
+
+KEY_INFO_FIELDS = ("label", "limit", "limit_remaining", "limit_reset", "include_byok_in_limit",
+                   "usage", "usage_daily", "usage_weekly", "usage_monthly", "byok_usage",
+                   "is_free_tier", "is_management_key", "creator_user_id", "expires_at")
+
+
+def me_response(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
+    """The original provider's fields (id, name, username, usage, balance) plus key information."""
+    short = key[-7:]
+    body: dict[str, Any] = {"id": short, "name": "OpenRouter User", "username": short,
+                            "usage": info.get("usage"), "balance": info.get("limit_remaining")}
+    body.update({name: info.get(name) for name in KEY_INFO_FIELDS})
+    return body

@@ -1,0 +1,49 @@
+"""Our callback from OpenRouter: turn its code into our own one-time code for the client."""
+
+from __future__ import annotations
+
+import secrets
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from .. import flow
+from ..errors import AccessDenied
+from ..store import StoreUnavailable
+from .authorize import PENDING
+from .responses import error_page, found
+
+CODE = "code"
+# OAuth error codes OpenRouter might send back that mean the same to our client.
+_PASSED_ON = frozenset({"access_denied", "temporarily_unavailable", "server_error"})
+
+bp = Blueprint("callback")
+
+
+@bp.get("/callback")
+async def callback(request: Request) -> HTTPResponse:
+    ctx = request.app.ctx
+    params = dict(request.get_args(keep_blank_values=True))
+    handle = flow.single_or_none(params, "session")
+    taken = await ctx.state.take(PENDING, handle) if handle else None
+    if taken is None or taken[0].get("denied"):
+        return error_page(400, "This sign-in link has expired or was already used",
+                          "Sign-in links from OpenRouter work once, for a few minutes.")
+    pending, expires = taken
+    auth_request = flow.AuthorizationRequest.from_record(pending["request"])
+    upstream_code = flow.single_or_none(params, "code")
+    if not upstream_code:
+        upstream_error = flow.single_or_none(params, "error")
+        error = AccessDenied("the request was not approved at OpenRouter")
+        if upstream_error in _PASSED_ON:
+            error.error = upstream_error
+        return found(flow.error_redirect(ctx.settings.issuer_url, auth_request.redirect_uri,
+                                         auth_request.state, error))
+    code = secrets.token_urlsafe(32)
+    try:
+        await ctx.state.create(CODE, code, flow.grant_record(pending, upstream_code))
+    except StoreUnavailable:
+        # Keep the approval so that reloading this page can finish the sign-in.
+        await ctx.state.put_back(PENDING, handle, pending, expires)
+        raise
+    return found(flow.client_redirect(ctx.settings.issuer_url, auth_request.redirect_uri,
+                                      auth_request.state, code=code))

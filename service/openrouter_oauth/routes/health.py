@@ -1,0 +1,24 @@
+"""Liveness and readiness for orchestrators."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request, json
+
+from ..store import StoreUnavailable
+
+bp = Blueprint("health")
+
+
+@bp.get("/healthz")
+async def healthz(request: Request) -> HTTPResponse:
+    return json({"status": "ok"})
+
+
+@bp.get("/readyz")
+async def readyz(request: Request) -> HTTPResponse:
+    try:
+        await request.app.ctx.store.ping()
+    except StoreUnavailable:
+        return json({"status": "unavailable", "reason": "the state store is not answering"},
+                    status=503)
+    return json({"status": "ready"})

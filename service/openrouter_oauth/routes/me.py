@@ -1,0 +1,46 @@
+"""/me: check an OpenRouter key for a resource server and describe it."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from .. import flow
+from ..errors import OAuthError, TemporarilyUnavailable
+from ..upstream import InvalidKey, UpstreamUnavailable
+from .responses import oauth_error, oauth_json
+
+MAX_KEY_LENGTH = 512
+
+bp = Blueprint("me")
+
+
+class InvalidToken(OAuthError):
+    error = "invalid_token"
+    status = 401
+
+
+def _unauthorized(request: Request, error: InvalidToken | None) -> HTTPResponse:
+    challenge = f'Bearer resource_metadata="{request.app.ctx.pr_metadata_url}"'
+    if error is None:
+        body = {"error": "unauthorized", "error_description": "a Bearer token is required"}
+        return oauth_json(body, status=401, headers={"WWW-Authenticate": challenge})
+    challenge += f', error="invalid_token", error_description="{error.description}"'
+    return oauth_error(error, headers={"WWW-Authenticate": challenge})
+
+
+@bp.get("/me")
+async def me(request: Request) -> HTTPResponse:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if not header:
+        return _unauthorized(request, None)
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or len(key) > MAX_KEY_LENGTH or " " in key:
+        return _unauthorized(request, InvalidToken("the Authorization header is malformed"))
+    try:
+        info = await request.app.ctx.upstream.key_info(key)
+    except InvalidKey:
+        return _unauthorized(request, InvalidToken("the key is invalid or revoked"))
+    except UpstreamUnavailable:
+        raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
+    return oauth_json(flow.me_response(key, info))

@@ -1,0 +1,58 @@
+"""Discovery: RFC 8414 authorization server metadata and RFC 9728 protected resource metadata.
+
+Both documents are built once from settings (never from the Host header) and
+served at the root and at any path suffix, which is where MCP clients look first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint, HTTPResponse, Request, json
+
+from ..settings import Settings
+
+SCOPES = ["openrouter"]
+_CACHE = {"Cache-Control": "public, max-age=300"}
+
+bp = Blueprint("metadata")
+
+
+def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
+    return {
+        "issuer": settings.issuer_url,
+        "authorization_endpoint": settings.url("/authorize"),
+        "token_endpoint": settings.url("/token"),
+        "registration_endpoint": settings.url("/register"),
+        "scopes_supported": SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "client_id_metadata_document_supported": True,
+        "authorization_response_iss_parameter_supported": True,
+        "service_documentation": "https://openrouter.ai/docs/use-cases/oauth-pkce",
+    }
+
+
+def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
+    return {
+        "resource": settings.issuer_url,
+        "authorization_servers": [settings.issuer_url],
+        "scopes_supported": SCOPES,
+        "bearer_methods_supported": ["header"],
+        "resource_name": "OpenRouter API key check",
+    }
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+@bp.get("/.well-known/oauth-authorization-server/<_suffix:path>", name="as_metadata_suffix")
+async def as_metadata(request: Request, _suffix: str = "") -> HTTPResponse:
+    return json(request.app.ctx.as_metadata, headers=_CACHE)
+
+
+@bp.get("/.well-known/oauth-protected-resource")
+@bp.get("/.well-known/oauth-protected-resource/<_suffix:path>", name="pr_metadata_suffix")
+async def pr_metadata(request: Request, _suffix: str = "") -> HTTPResponse:
+    return json(request.app.ctx.pr_metadata, headers=_CACHE)

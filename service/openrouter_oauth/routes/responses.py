@@ -1,0 +1,65 @@
+"""How answers leave the service: OAuth JSON, browser pages, redirects, security headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sanic import HTTPResponse, Request, html, json, redirect
+
+from .. import pages
+from ..errors import OAuthError
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_json(body: dict[str, Any], status: int = 200,
+               headers: dict[str, str] | None = None) -> HTTPResponse:
+    return json(body, status=status, headers={**NO_STORE, **(headers or {})})
+
+
+def oauth_error(error: OAuthError, headers: dict[str, str] | None = None) -> HTTPResponse:
+    return oauth_json(error.body(), status=error.status, headers=headers)
+
+
+def origin_source(url: str) -> str:
+    """A CSP source naming where ``url`` points: its origin, or its scheme for custom schemes."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"
+
+
+def page(body: str, status: int = 200, form_targets: Iterable[str] = ()) -> HTTPResponse:
+    """An HTML page that cannot be framed, scripted, cached or leak a Referer."""
+    form_action = " ".join(["'self'", *(origin_source(t) for t in form_targets)])
+    csp = (f"default-src 'none'; style-src '{pages.STYLE_HASH}'; form-action {form_action}; "
+           "frame-ancestors 'none'; base-uri 'none'")
+    return html(body, status=status, headers={
+        **NO_STORE,
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    })
+
+
+def error_page(status: int, title: str, message: str,
+               advice: str = pages.RESTART_ADVICE) -> HTTPResponse:
+    return page(pages.error_page(title, message, advice), status=status)
+
+
+def see_other(url: str) -> HTTPResponse:
+    """Redirect a browser (after a form POST, 303 makes the next request a GET)."""
+    return redirect(url, status=303, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+def found(url: str) -> HTTPResponse:
+    return redirect(url, status=302, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+def wants_html(request: Request) -> bool:
+    return request.path in BROWSER_PATHS
+
+
+BROWSER_PATHS = frozenset({"/authorize", "/callback"})

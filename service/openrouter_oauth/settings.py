@@ -1,0 +1,185 @@
+"""The service's configuration: read once from the environment, validated, then handed down.
+
+Nothing else in the package reads ``os.environ``. Every bad value raises
+:class:`SettingsError` with one line that names the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai"
+DEFAULT_ETCD_PREFIX = "/openrouter-oauth/"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or wrong; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    endpoints: tuple[str, ...]
+    prefix: str = DEFAULT_ETCD_PREFIX
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout_seconds: float = 2.0
+
+    @property
+    def tls(self) -> bool:
+        return self.endpoints[0].startswith("https://")
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer_url: str
+    secret: str = field(repr=False)
+    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+    secret_generated: bool = False
+    etcd: EtcdSettings | None = None
+    openrouter_base_url: str = DEFAULT_OPENROUTER_BASE_URL
+    state_ttl_seconds: int = 600
+    upstream_timeout_seconds: float = 10.0
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this service, built from the configured issuer."""
+        return f"{self.issuer_url}{path}"
+
+
+# name, default, meaning: the single source for `--help` and the README table.
+SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
+    ("ISSUER_URL", "http://127.0.0.1:<port>", "public base URL, no trailing slash; https "
+     "unless the host is loopback"),
+    ("SECRET", "random (embedded store only)", f"state-encryption secret, at least "
+     f"{MIN_SECRET_LENGTH} characters; required with etcd"),
+    ("PREVIOUS_SECRETS", "empty", "comma-separated older secrets still accepted for reading"),
+    ("ETCD_ENDPOINTS", "unset: embedded store", "comma-separated http(s)://host:port of etcd"),
+    ("ETCD_PREFIX", DEFAULT_ETCD_PREFIX, "key prefix, so several providers can share one etcd"),
+    ("ETCD_CA_FILE", "system roots", "CA bundle for https etcd endpoints"),
+    ("ETCD_CERT_FILE", "none", "client certificate for etcd mutual TLS (with ETCD_KEY_FILE)"),
+    ("ETCD_KEY_FILE", "none", "client private key for etcd mutual TLS"),
+    ("ETCD_USERNAME", "none", "etcd user (with ETCD_PASSWORD)"),
+    ("ETCD_PASSWORD", "none", "etcd password"),
+    ("ETCD_TIMEOUT_SECONDS", "2", "deadline of each etcd call"),
+    ("OPENROUTER_BASE_URL", DEFAULT_OPENROUTER_BASE_URL, "OpenRouter, for /auth and /api/v1"),
+    ("STATE_TTL_SECONDS", "600", "lifetime of pending authorizations and codes (60-600)"),
+    ("UPSTREAM_TIMEOUT_SECONDS", "10", "deadline of each call to OpenRouter"),
+)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(name: str, value: str, *, require_https: bool) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    if parts.query or parts.fragment or value.endswith("/"):
+        raise SettingsError(f"{name} must have no trailing slash, query or fragment: {value!r}")
+    if require_https and parts.scheme != "https" and not is_loopback_host(parts.hostname):
+        raise SettingsError(f"{name} must use https unless its host is loopback: {value!r}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
+    return value
+
+
+def _secret(name: str, value: str) -> str:
+    if len(value) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
+    return value
+
+
+def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise SettingsError(f"{name} names no readable file: {raw!r}")
+    return path
+
+
+def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
+    raw = env.get("ETCD_ENDPOINTS", "").strip()
+    if not raw:
+        return None
+    endpoints = tuple(e.strip() for e in raw.split(",") if e.strip())
+    for endpoint in endpoints:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+            raise SettingsError(f"ETCD_ENDPOINTS entries must look like http://host:port, "
+                                f"got {endpoint!r}")
+    if len({urlsplit(e).scheme for e in endpoints}) > 1:
+        raise SettingsError("ETCD_ENDPOINTS must all use http or all use https")
+    prefix = env.get("ETCD_PREFIX", DEFAULT_ETCD_PREFIX)
+    if not prefix.startswith("/") or not prefix.endswith("/"):
+        raise SettingsError(f"ETCD_PREFIX must start and end with '/', got {prefix!r}")
+    cert, key = _existing_file(env, "ETCD_CERT_FILE"), _existing_file(env, "ETCD_KEY_FILE")
+    if (cert is None) != (key is None):
+        raise SettingsError("ETCD_CERT_FILE and ETCD_KEY_FILE must be set together")
+    username, password = env.get("ETCD_USERNAME") or None, env.get("ETCD_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise SettingsError("ETCD_USERNAME and ETCD_PASSWORD must be set together")
+    return EtcdSettings(
+        endpoints=endpoints,
+        prefix=prefix,
+        ca_file=_existing_file(env, "ETCD_CA_FILE"),
+        cert_file=cert,
+        key_file=key,
+        username=username,
+        password=password,
+        timeout_seconds=_number(env, "ETCD_TIMEOUT_SECONDS", 2.0, 0.1, 60),
+    )
+
+
+def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
+    """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
+    issuer = _base_url("ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}",
+                       require_https=True)
+    etcd = _etcd(env)
+    raw_secret = env.get("SECRET", "")
+    generated = not raw_secret
+    if generated:
+        if etcd is not None:
+            raise SettingsError("SECRET is required when ETCD_ENDPOINTS is set: every replica "
+                                "must open the state the others wrote")
+        raw_secret = secrets.token_urlsafe(32)
+    previous = tuple(s for s in (p.strip() for p in env.get("PREVIOUS_SECRETS", "").split(","))
+                     if s)
+    return Settings(
+        issuer_url=issuer,
+        secret=_secret("SECRET", raw_secret),
+        previous_secrets=tuple(_secret("PREVIOUS_SECRETS", s) for s in previous),
+        secret_generated=generated,
+        etcd=etcd,
+        openrouter_base_url=_base_url("OPENROUTER_BASE_URL",
+                                      env.get("OPENROUTER_BASE_URL") or DEFAULT_OPENROUTER_BASE_URL,
+                                      require_https=False),
+        state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 600, 60, 600)),
+        upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 10.0, 0.1, 120),
+    )

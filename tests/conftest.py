@@ -1,0 +1,46 @@
+"""Fixtures shared by every level: a real etcd, the fake OpenRouter, the service as it ships."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.fakes.openrouter import FakeOpenRouter
+from tests.harness import Browser, EtcdServer, Service, free_port, service_env
+
+
+@pytest.fixture(scope="session")
+def etcd() -> Iterator[EtcdServer]:
+    server = EtcdServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeOpenRouter]:
+    server = FakeOpenRouter().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def service(etcd: EtcdServer, fake: FakeOpenRouter) -> Iterator[Service]:
+    """The service on etcd, shared by tests that do not restart or reconfigure it."""
+    port = free_port()
+    running = Service(service_env(openrouter=fake.base_url, port=port, etcd=etcd.endpoint,
+                                  ETCD_PREFIX=f"/t{port}/"), port).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def browser(http: httpx.AsyncClient) -> Browser:
+    return Browser(http)

@@ -1,0 +1,286 @@
+"""A fake OpenRouter: a real HTTP server that follows ../shared/reference/openrouter.md.
+
+- ``GET /auth`` shows an approval page (a form with a credit limit, Approve and
+  Deny); approving redirects to ``callback_url`` with ``code`` (and ``state`` if
+  one was sent); denying redirects with ``error=access_denied`` and no state.
+- ``POST /api/v1/auth/keys`` exchanges a code once, within 10 minutes, after a
+  PKCE check (S256 or plain); errors are ``{"error": {"code": N, "message": …}}``.
+- ``GET /api/v1/key`` (and the older ``/api/v1/auth/key``) describes a key.
+
+Tests steer it through :meth:`FakeOpenRouter.fail_next` (faults) and
+``clock`` (time travel). Run it alone with ``python -m tests.fakes.openrouter``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+CODE_LIFETIME = 600
+
+
+@dataclass
+class _Code:
+    challenge: str
+    method: str
+    label: str
+    limit: float | None
+    created: float
+
+
+@dataclass
+class _Key:
+    label: str
+    limit: float | None
+    usage: float = 0.0
+    user_id: str = field(default_factory=lambda: "user_" + secrets.token_hex(6))
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _callback_allowed(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")
+
+
+class FakeOpenRouter:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.clock: Callable[[], float] = time.time
+        self.codes: dict[str, _Code] = {}
+        self.keys: dict[str, _Key] = {}
+        self.requests: Counter[str] = Counter()
+        self.exchange_bodies: list[dict[str, Any]] = []
+        self.auth_queries: list[dict[str, str]] = []
+        self._faults: dict[str, list[str | int | float]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeOpenRouter:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, path: str, *faults: str | int | float) -> None:
+        """Make the next requests to ``path`` fail, one fault each: an HTTP status,
+        ``"drop"`` (close without answering), ``"malformed"`` (200 with broken JSON),
+        or a number of seconds to stall before answering normally."""
+        with self._lock:
+            self._faults.setdefault(path, []).extend(faults)
+
+    def issue_key(self, label: str = "test", limit: float | None = None) -> str:
+        key = "sk-or-v1-" + secrets.token_hex(32)
+        with self._lock:
+            self.keys[key] = _Key(label, limit)
+        return key
+
+    def count(self, path: str) -> None:
+        with self._lock:
+            self.requests[path] += 1
+
+    def revoke(self, key: str) -> None:
+        with self._lock:
+            self.keys.pop(key, None)
+
+    # -- protocol -------------------------------------------------------------
+
+    def _approve(self, form: dict[str, str]) -> str:
+        """Create a code and return where the browser goes next."""
+        callback = form["callback_url"]
+        if form.get("decision") != "approve":
+            return callback + ("&" if "?" in callback else "?") + "error=access_denied"
+        raw_limit = form.get("limit", "").strip()
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self.codes[code] = _Code(form["code_challenge"], form.get("method") or "plain",
+                                     form.get("key_label", ""),
+                                     float(raw_limit) if raw_limit else None, self.clock())
+        params = {"code": code}
+        if form.get("state"):
+            params["state"] = form["state"]
+        return callback + ("&" if "?" in callback else "?") + urlencode(params)
+
+    def _exchange(self, body: Any) -> tuple[int, dict[str, Any]]:
+        if not isinstance(body, dict):
+            return 400, {"error": {"code": 400, "message": "Invalid JSON body"}}
+        method = body.get("code_challenge_method", "plain")
+        if method not in ("S256", "plain"):
+            return 400, {"error": {"code": 400, "message": "Invalid code_challenge_method"}}
+        with self._lock:
+            self.exchange_bodies.append(body)
+            grant = self.codes.pop(str(body.get("code", "")), None)
+        forbidden = {"error": {"code": 403, "message": "Invalid code or code_verifier"}}
+        if grant is None or self.clock() - grant.created > CODE_LIFETIME:
+            return 403, forbidden
+        verifier = str(body.get("code_verifier", ""))
+        expected = _s256(verifier) if grant.method == "S256" else verifier
+        if method != grant.method or not secrets.compare_digest(expected, grant.challenge):
+            return 403, forbidden
+        key = self.issue_key(grant.label, grant.limit)
+        return 200, {"key": key, "user_id": self.keys[key].user_id}
+
+    def _key_info(self, authorization: str, *, legacy: bool) -> tuple[int, dict[str, Any]]:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            return 401, {"error": {"code": 401, "message": "No auth credentials found"}}
+        with self._lock:
+            info = self.keys.get(key.strip())
+        if info is None:
+            return 401, {"error": {"code": 401, "message": "User not found."}}
+        remaining = None if info.limit is None else info.limit - info.usage
+        if legacy:
+            return 200, {"data": {"label": info.label, "usage": info.usage, "limit": info.limit,
+                                  "is_free_tier": False}}
+        return 200, {"data": {
+            "label": info.label, "limit": info.limit, "limit_remaining": remaining,
+            "limit_reset": None, "include_byok_in_limit": False, "usage": info.usage,
+            "usage_daily": info.usage, "usage_weekly": info.usage, "usage_monthly": info.usage,
+            "byok_usage": 0, "is_free_tier": False, "is_management_key": False,
+            "creator_user_id": info.user_id, "expires_at": None,
+            "rate_limit": {"requests": -1, "interval": "10s"},
+        }}
+
+    def _take_fault(self, path: str) -> str | int | float | None:
+        with self._lock:
+            queue = self._faults.get(path)
+            return queue.pop(0) if queue else None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _send(self, status: int, body: bytes, content_type: str,
+                      headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, body: dict[str, Any]) -> None:
+                self._send(status, json.dumps(body).encode(), "application/json")
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _faulted(self, path: str) -> bool:
+                fault = fake._take_fault(path)
+                if fault is None:
+                    return False
+                if fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return True
+                if fault == "malformed":
+                    self._send(200, b'{"key": "sk-or-', "application/json")
+                    return True
+                if isinstance(fault, float):
+                    time.sleep(fault)
+                    return False
+                self._json(int(fault), {"error": {"code": int(fault), "message": "Injected"}})
+                return True
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                fake.count(parts.path)
+                if self._faulted(parts.path):
+                    return
+                if parts.path == "/auth":
+                    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                    fake.auth_queries.append(query)
+                    self._auth_page(query)
+                elif parts.path in ("/api/v1/key", "/api/v1/auth/key"):
+                    status, body = fake._key_info(self.headers.get("Authorization", ""),
+                                                  legacy=parts.path == "/api/v1/auth/key")
+                    self._json(status, body)
+                elif parts.path == "/api/v1/auth/keys":
+                    self._json(405, {"error": {"code": 405, "message": "Method not allowed"}})
+                else:
+                    self._json(404, {"error": {"code": 404, "message": "Not found"}})
+
+            def do_POST(self) -> None:
+                path = urlsplit(self.path).path
+                fake.count(path)
+                raw = self._body()
+                if self._faulted(path):
+                    return
+                if path == "/auth/approve":
+                    form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                    self._send(302, b"", "text/plain", {"Location": fake._approve(form)})
+                elif path == "/api/v1/auth/keys":
+                    try:
+                        body = json.loads(raw)
+                    except ValueError:
+                        body = None
+                    self._json(*fake._exchange(body))
+                else:
+                    self._json(405, {"error": {"code": 405, "message": "Method not allowed"}})
+
+            def _auth_page(self, query: dict[str, str]) -> None:
+                callback = query.get("callback_url", "")
+                if not _callback_allowed(callback) or not query.get("code_challenge"):
+                    self._send(400, b"<p>Invalid callback_url or code_challenge</p>",
+                               "text/html")
+                    return
+                fields = {"callback_url": callback, "code_challenge": query["code_challenge"],
+                          "method": query.get("code_challenge_method", "plain"),
+                          "state": query.get("state", ""),
+                          "key_label": query.get("key_label", "")}
+                hidden = "".join(f'<input type="hidden" name="{n}" value="{html.escape(v)}">'
+                                 for n, v in fields.items())
+                page = (f"<!doctype html><title>OpenRouter</title><h1>Authorize "
+                        f"{html.escape(fields['key_label'])}</h1>"
+                        f'<form method="post" action="/auth/approve">{hidden}'
+                        f'<label>Credit limit <input name="limit" value=""></label>'
+                        f'<button name="decision" value="approve">Authorize</button>'
+                        f'<button name="decision" value="deny">Cancel</button></form>')
+                self._send(200, page.encode(), "text/html; charset=utf-8")
+
+        return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the fake OpenRouter on loopback.")
+    parser.add_argument("--port", type=int, default=9999)
+    args = parser.parse_args()
+    fake = FakeOpenRouter(port=args.port)
+    print(f"fake OpenRouter on {fake.base_url}", flush=True)
+    fake._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

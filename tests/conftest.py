@@ -29,8 +29,12 @@ def fake() -> Iterator[FakeOpenRouter]:
 def service(etcd: EtcdServer, fake: FakeOpenRouter) -> Iterator[Service]:
     """The service on etcd, shared by tests that do not restart or reconfigure it."""
     port = free_port()
-    running = Service(service_env(openrouter=fake.base_url, port=port, etcd=etcd.endpoint,
-                                  ETCD_PREFIX=f"/t{port}/"), port).start()
+    running = Service(
+        service_env(
+            openrouter=fake.base_url, port=port, etcd=etcd.endpoint, ETCD_PREFIX=f"/t{port}/"
+        ),
+        port,
+    ).start()
     yield running
     running.stop()
 
@@ -44,3 +48,27 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def browser(http: httpx.AsyncClient) -> Browser:
     return Browser(http)
+
+
+@pytest.fixture
+def start_service(fake: FakeOpenRouter, etcd: EtcdServer) -> Iterator[object]:
+    """Start services with their own settings; every one is stopped after the test."""
+    started: list[Service] = []
+
+    def start(
+        *, store: str = "etcd", port: int | None = None, workers: int = 1, **env: str
+    ) -> Service:
+        port = port or free_port()
+        etcd_endpoint = etcd.endpoint if store == "etcd" else None
+        env.setdefault("ETCD_PREFIX", f"/t{port}/") if etcd_endpoint else None
+        running = Service(
+            service_env(openrouter=fake.base_url, port=port, etcd=etcd_endpoint, **env),
+            port,
+            workers,
+        ).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()

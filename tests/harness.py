@@ -31,8 +31,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes] | None = None,
-                       timeout: float = 20.0) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 20.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -77,11 +78,28 @@ class EtcdServer:
     def start(self) -> EtcdServer:
         peer = f"http://127.0.0.1:{self.peer_port}"
         self.process = subprocess.Popen(
-            [etcd_binary(), "--name", "t", "--data-dir", self.data_dir,
-             "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"t={peer}", "--log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                etcd_binary(),
+                "--name",
+                "t",
+                "--data-dir",
+                self.data_dir,
+                "--listen-client-urls",
+                self.endpoint,
+                "--advertise-client-urls",
+                self.endpoint,
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                f"t={peer}",
+                "--log-level",
+                "error",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until_healthy(f"{self.endpoint}/health", self.process)
         return self
 
@@ -114,9 +132,21 @@ class Service:
         self.log_path = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "openrouter_oauth.cli", "serve", "--port", str(self.port),
-                 "--workers", str(self.workers)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "openrouter_oauth.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until_healthy(f"{self.url}/healthz", self.process)
         return self
 
@@ -134,11 +164,13 @@ class Service:
         self.process = None
 
 
-def service_env(*, openrouter: str, port: int, etcd: str | None = None,
-                **extra: str) -> dict[str, str]:
+def service_env(
+    *, openrouter: str, port: int, etcd: str | None = None, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ETCD_", "SECRET"))}
-    env.update(ISSUER_URL=f"http://127.0.0.1:{port}", OPENROUTER_BASE_URL=openrouter,
-               PYTHONUNBUFFERED="1")
+    env.update(
+        ISSUER_URL=f"http://127.0.0.1:{port}", OPENROUTER_BASE_URL=openrouter, PYTHONUNBUFFERED="1"
+    )
     if etcd is not None:
         env.update(ETCD_ENDPOINTS=etcd, SECRET=extra.pop("SECRET", "s" * 40))
     env.update(extra)
@@ -169,11 +201,13 @@ class Browser:
 
     async def decide(self, consent: httpx.Response, action: str) -> httpx.Response:
         ticket = form_fields(consent.text)["ticket"]
-        return await self.http.post(str(consent.url.copy_with(query=None)),
-                                    data={"ticket": ticket, "action": action})
+        return await self.http.post(
+            str(consent.url.copy_with(query=None)), data={"ticket": ticket, "action": action}
+        )
 
-    async def openrouter(self, auth_url: str, decision: str = "approve",
-                         limit: str = "") -> httpx.Response:
+    async def openrouter(
+        self, auth_url: str, decision: str = "approve", limit: str = ""
+    ) -> httpx.Response:
         page = await self.http.get(auth_url)
         page.raise_for_status()
         fields = {**form_fields(page.text), "decision": decision, "limit": limit}
@@ -192,9 +226,16 @@ class Browser:
         return callback.headers["location"]
 
 
-def authorize_url(issuer: str, client_id: str, redirect_uri: str, challenge: str,
-                  **extra: str) -> str:
-    params: Mapping[str, str] = {"response_type": "code", "client_id": client_id,
-                                 "redirect_uri": redirect_uri, "code_challenge": challenge,
-                                 "code_challenge_method": "S256", "state": "st-123", **extra}
+def authorize_url(
+    issuer: str, client_id: str, redirect_uri: str, challenge: str, **extra: str
+) -> str:
+    params: Mapping[str, str] = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "st-123",
+        **extra,
+    }
     return f"{issuer}/authorize?{urlencode(params)}"

@@ -43,11 +43,14 @@ class OAuthErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = _as_oauth_error(exception)
         if error.status >= 500 and not isinstance(exception, StoreUnavailable | OAuthError):
-            log.error("unhandled error on %s %s", request.method, request.path,
-                      exc_info=exception)
+            log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
         if wants_html(request):
-            return error_page(error.status, "Something went wrong", f"{error.description}.",
-                              "Wait a moment, then go back to the application and try again.")
+            return error_page(
+                error.status,
+                "Something went wrong",
+                f"{error.description}.",
+                "Wait a moment, then go back to the application and try again.",
+            )
         response = oauth_error(error)
         if _is_cors_path(request.path):
             response.headers.update(_CORS)
@@ -62,12 +65,16 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
     if isinstance(exception, SanicException) and exception.status_code < 500:
         status = exception.status_code
         code = "not_found" if status == 404 else "invalid_request"
-        messages = {404: "no such endpoint", 405: "method not allowed for this endpoint",
-                    413: "the request is too large", 408: "the request took too long"}
-        return InvalidRequest(messages.get(status, "the request is malformed"), error=code,
-                              status=status)
-    return OAuthError("the server could not complete the request", error="server_error",
-                      status=500)
+        messages = {
+            404: "no such endpoint",
+            405: "method not allowed for this endpoint",
+            413: "the request is too large",
+            408: "the request took too long",
+        }
+        return InvalidRequest(
+            messages.get(status, "the request is malformed"), error=code, status=status
+        )
+    return OAuthError("the server could not complete the request", error="server_error", status=500)
 
 
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
@@ -90,8 +97,9 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     async def open_clients(app: Sanic) -> None:
         app.ctx.store = open_store(settings)
         app.ctx.state = StateStore(app.ctx.store, app.ctx.sealer, settings.state_ttl_seconds)
-        app.ctx.upstream = OpenRouter(settings.openrouter_base_url,
-                                      timeout=settings.upstream_timeout_seconds)
+        app.ctx.upstream = OpenRouter(
+            settings.openrouter_base_url, timeout=settings.upstream_timeout_seconds
+        )
         app.ctx.documents = MetadataDocumentFetcher()
         app.ctx.clients = ClientResolver(app.ctx.sealer, app.ctx.documents)
 

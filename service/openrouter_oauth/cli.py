@@ -21,8 +21,10 @@ log = logging.getLogger("openrouter_oauth")
 
 def _settings_epilog() -> str:
     width = max(len(name) for name, _, _ in SETTINGS_HELP)
-    rows = [f"  {name:<{width}}  {meaning} (default: {default})"
-            for name, default, meaning in SETTINGS_HELP]
+    rows = [
+        f"  {name:<{width}}  {meaning} (default: {default})"
+        for name, default, meaning in SETTINGS_HELP
+    ]
     return "settings (environment variables):\n" + "\n".join(rows)
 
 
@@ -30,21 +32,32 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openrouter-oauth",
         description="An MCP-compliant OAuth 2.1 authorization server that hands MCP clients "
-                    "a user-approved, budget-limited OpenRouter API key.",
-        epilog=_settings_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "a user-approved, budget-limited OpenRouter API key.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
-        "serve", help="run the authorization server", epilog=_settings_epilog(),
+        "serve",
+        help="run the authorization server",
+        epilog=_settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run the authorization server. Without ETCD_ENDPOINTS it keeps its "
-                    "state in memory (one worker only).")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
-                       "(default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on "
-                       "(default: %(default)s)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes; more than "
-                       "one needs etcd (default: %(default)s)")
+        "state in memory (one worker only).",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes; more than one needs etcd (default: %(default)s)",
+    )
     return parser
 
 
@@ -56,15 +69,22 @@ def _fail(message: str) -> int:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
-    app.prepare(host=host, port=port, workers=workers, single_process=workers == 1,
-                access_log=False, motd=False)
+    app.prepare(
+        host=host,
+        port=port,
+        workers=workers,
+        single_process=workers == 1,
+        access_log=False,
+        motd=False,
+    )
     Sanic.serve(primary=app, app_loader=loader)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not 0 < args.port < 65536:
         return _fail(f"--port must be between 1 and 65535, got {args.port}")
     if args.workers < 1:
@@ -74,13 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         return _fail(str(exc))
     if settings.etcd is None and args.workers > 1:
-        return _fail("--workers > 1 needs ETCD_ENDPOINTS: the embedded store lives in one "
-                     "process, so other workers could not finish its logins")
+        return _fail(
+            "--workers > 1 needs ETCD_ENDPOINTS: the embedded store lives in one "
+            "process, so other workers could not finish its logins"
+        )
     if settings.secret_generated:
-        log.warning("SECRET is not set: using a random one; registered clients and logins "
-                    "in flight will not survive a restart")
-    log.info("issuer %s, store %s", settings.issuer_url,
-             "etcd" if settings.etcd else "embedded memory")
+        log.warning(
+            "SECRET is not set: using a random one; registered clients and logins "
+            "in flight will not survive a restart"
+        )
+    log.info(
+        "issuer %s, store %s", settings.issuer_url, "etcd" if settings.etcd else "embedded memory"
+    )
     serve(settings, args.host, args.port, args.workers)
     return 0
 

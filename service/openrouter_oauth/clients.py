@@ -110,15 +110,22 @@ class ClientResolver:
             uris = validate_redirect_uris(data.get("r"))
         except (SealError, InvalidRedirectUri):
             raise InvalidClient("client_id is not one this server issued; register again") from None
-        return Client(client_id, "registered", clean_name(data.get("n"), "Unnamed client"),
-                      identity="registered with this server", redirect_uris=uris)
+        return Client(
+            client_id,
+            "registered",
+            clean_name(data.get("n"), "Unnamed client"),
+            identity="registered with this server",
+            redirect_uris=uris,
+        )
 
     @staticmethod
     def _domain(client_id: str) -> Client:
         host = client_id.lower()
         if host != client_id or not (host == "localhost" or _HOSTNAME.fullmatch(host)):
-            raise InvalidClient("client_id must be a registered id, a domain name such as "
-                                "example.com, or an https URL of a client metadata document")
+            raise InvalidClient(
+                "client_id must be a registered id, a domain name such as "
+                "example.com, or an https URL of a client metadata document"
+            )
         return Client(client_id, "domain", host, identity=host)
 
     async def _metadata_document(self, url: str) -> Client:
@@ -132,5 +139,10 @@ class ClientResolver:
         except InvalidRedirectUri as exc:
             raise InvalidClient(f"client metadata document: {exc.description}") from None
         host = urlsplit(url).hostname or url
-        return Client(url, "metadata_document", clean_name(document.get("client_name"), host),
-                      identity=url, redirect_uris=uris)
+        return Client(
+            url,
+            "metadata_document",
+            clean_name(document.get("client_name"), host),
+            identity=url,
+            redirect_uris=uris,
+        )

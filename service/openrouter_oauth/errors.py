@@ -17,8 +17,9 @@ class OAuthError(Exception):
     error = "invalid_request"
     status = 400
 
-    def __init__(self, description: str, *, error: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, description: str, *, error: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(description)
         self.description = description
         if error is not None:

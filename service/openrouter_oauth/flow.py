@@ -76,8 +76,9 @@ def redirect_uri_for(client: Client, params: Params) -> str:
     return client.check_redirect_uri(uri) if uri else client.default_redirect_uri()
 
 
-def authorization_request(client: Client, redirect_uri: str,
-                          params: Params) -> AuthorizationRequest:
+def authorization_request(
+    client: Client, redirect_uri: str, params: Params
+) -> AuthorizationRequest:
     """Step 2: the rest of the request. Errors here are redirected to the client."""
     response_type = single(params, "response_type", required=True)
     if response_type != "code":
@@ -93,9 +94,13 @@ def authorization_request(client: Client, redirect_uri: str,
     if resource is not None:
         check_resource(resource)
     return AuthorizationRequest(
-        client_id=client.client_id, client_name=client.name, redirect_uri=redirect_uri,
-        code_challenge=challenge, state=single(params, "state"),
-        scope=single(params, "scope"), resource=resource,
+        client_id=client.client_id,
+        client_name=client.name,
+        redirect_uri=redirect_uri,
+        code_challenge=challenge,
+        state=single(params, "state"),
+        scope=single(params, "scope"),
+        resource=resource,
     )
 
 
@@ -106,8 +111,7 @@ def check_resource(resource: str) -> None:
         raise InvalidTarget("resource must be an absolute URI without a fragment")
 
 
-def client_redirect(issuer: str, redirect_uri: str, state: str | None,
-                    **params: str) -> str:
+def client_redirect(issuer: str, redirect_uri: str, state: str | None, **params: str) -> str:
     """The authorization response (success or error), with ``state`` and ``iss`` (RFC 9207)."""
     if state is not None:
         params["state"] = state
@@ -116,8 +120,9 @@ def client_redirect(issuer: str, redirect_uri: str, state: str | None,
 
 
 def error_redirect(issuer: str, redirect_uri: str, state: str | None, error: OAuthError) -> str:
-    return client_redirect(issuer, redirect_uri, state, error=error.error,
-                           error_description=error.description)
+    return client_redirect(
+        issuer, redirect_uri, state, error=error.error, error_description=error.description
+    )
 
 
 def pending_record(request: AuthorizationRequest, upstream_verifier: str) -> dict[str, Any]:
@@ -173,15 +178,33 @@ def token_response(key: str, scope: str | None) -> dict[str, Any]:
     return body
 
 
-KEY_INFO_FIELDS = ("label", "limit", "limit_remaining", "limit_reset", "include_byok_in_limit",
-                   "usage", "usage_daily", "usage_weekly", "usage_monthly", "byok_usage",
-                   "is_free_tier", "is_management_key", "creator_user_id", "expires_at")
+KEY_INFO_FIELDS = (
+    "label",
+    "limit",
+    "limit_remaining",
+    "limit_reset",
+    "include_byok_in_limit",
+    "usage",
+    "usage_daily",
+    "usage_weekly",
+    "usage_monthly",
+    "byok_usage",
+    "is_free_tier",
+    "is_management_key",
+    "creator_user_id",
+    "expires_at",
+)
 
 
 def me_response(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
     """The original provider's fields (id, name, username, usage, balance) plus key information."""
     short = key[-7:]
-    body: dict[str, Any] = {"id": short, "name": "OpenRouter User", "username": short,
-                            "usage": info.get("usage"), "balance": info.get("limit_remaining")}
+    body: dict[str, Any] = {
+        "id": short,
+        "name": "OpenRouter User",
+        "username": short,
+        "usage": info.get("usage"),
+        "balance": info.get("limit_remaining"),
+    }
     body.update({name: info.get(name) for name in KEY_INFO_FIELDS})
     return body

@@ -37,8 +37,9 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     """True only for globally routable unicast addresses."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback
-                                 or ip.is_link_local or ip.is_private)
+    return ip.is_global and not (
+        ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local or ip.is_private
+    )
 
 
 def cache_seconds(cache_control: str) -> int:
@@ -53,15 +54,22 @@ def cache_seconds(cache_control: str) -> int:
 
 
 class MetadataDocumentFetcher:
-    def __init__(self, *, timeout: float = 5.0, address_allowed: AddressPolicy = is_public_address,
-                 verify: ssl.SSLContext | bool = True, max_entries: int = 1024,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 5.0,
+        address_allowed: AddressPolicy = is_public_address,
+        verify: ssl.SSLContext | bool = True,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._address_allowed = address_allowed
         self._clock = clock
         self._max_entries = max_entries
         self._cache: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
-        self._http = httpx.AsyncClient(timeout=timeout, verify=verify, follow_redirects=False,
-                                       trust_env=False)
+        self._http = httpx.AsyncClient(
+            timeout=timeout, verify=verify, follow_redirects=False, trust_env=False
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -80,8 +88,9 @@ class MetadataDocumentFetcher:
 
     async def _resolve(self, host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                                 type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
         except OSError:
             raise InvalidClient("client metadata document host does not resolve") from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
@@ -97,11 +106,13 @@ class MetadataDocumentFetcher:
         pinned = urlunsplit(parts._replace(netloc=f"{literal}:{port}"))
         headers = {"Host": parts.netloc, "Accept": "application/json"}
         try:
-            async with self._http.stream("GET", pinned, headers=headers,
-                                         extensions={"sni_hostname": host}) as response:
+            async with self._http.stream(
+                "GET", pinned, headers=headers, extensions={"sni_hostname": host}
+            ) as response:
                 if response.status_code != 200:
-                    raise InvalidClient(f"client metadata document answered HTTP "
-                                        f"{response.status_code}")
+                    raise InvalidClient(
+                        f"client metadata document answered HTTP {response.status_code}"
+                    )
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk

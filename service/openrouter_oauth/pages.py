@@ -21,12 +21,18 @@ _ERROR = Template((_FILES / "error.html").read_text("utf-8"))
 RESTART_ADVICE = "Go back to the application you were signing in to and start again."
 
 
-def consent_page(*, client_name: str, client_identity: str, redirect_uri: str, ticket: str,
-                 action: str) -> str:
+def consent_page(
+    *, client_name: str, client_identity: str, redirect_uri: str, ticket: str, action: str
+) -> str:
     e = html.escape
-    return _CONSENT.substitute(style=STYLE, client_name=e(client_name),
-                               client_identity=e(client_identity),
-                               redirect_uri=e(redirect_uri), ticket=e(ticket), action=e(action))
+    return _CONSENT.substitute(
+        style=STYLE,
+        client_name=e(client_name),
+        client_identity=e(client_identity),
+        redirect_uri=e(redirect_uri),
+        ticket=e(ticket),
+        action=e(action),
+    )
 
 
 def error_page(title: str, message: str, advice: str = RESTART_ADVICE) -> str:

@@ -14,8 +14,21 @@ from .errors import InvalidRedirectUri
 from .settings import is_loopback_host
 
 MAX_URI_LENGTH = 2000
-_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "about",
-                                "filesystem", "view-source", "ws", "wss", "ftp"})
+_FORBIDDEN_SCHEMES = frozenset(
+    {
+        "javascript",
+        "data",
+        "vbscript",
+        "file",
+        "blob",
+        "about",
+        "filesystem",
+        "view-source",
+        "ws",
+        "wss",
+        "ftp",
+    }
+)
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 # Any whitespace or control character anywhere is refused before parsing: browsers
 # strip some of them, which is how `java\tscript:` gets past naive checks.

@@ -29,8 +29,9 @@ class SealError(Exception):
 
 
 def _hkdf(secret: str, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"openrouter-oauth/v1",
-                info=info).derive(secret.encode("utf-8"))
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"openrouter-oauth/v1", info=info
+    ).derive(secret.encode("utf-8"))
 
 
 def _b64(raw: bytes) -> str:
@@ -40,8 +41,9 @@ def _b64(raw: bytes) -> str:
 class Sealer:
     """Seals with the current secret; opens with the current or any previous one."""
 
-    def __init__(self, secret: str, previous: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: str, previous: Sequence[str] = (), clock: Callable[[], float] = time.time
+    ) -> None:
         self._keys: dict[str, jwk.JWK] = {}
         for s in (secret, *previous):
             kid = _b64(_hkdf(s, b"key id"))[:11]
@@ -53,8 +55,10 @@ class Sealer:
         claims: dict[str, Any] = {"p": purpose, "d": data}
         if ttl is not None:
             claims["exp"] = int(self._clock() + ttl)
-        token = jwe.JWE(json.dumps(claims, separators=(",", ":")).encode(),
-                        protected={**_HEADER, "kid": self._current})
+        token = jwe.JWE(
+            json.dumps(claims, separators=(",", ":")).encode(),
+            protected={**_HEADER, "kid": self._current},
+        )
         token.add_recipient(self._keys[self._current])
         return token.serialize(compact=True)
 

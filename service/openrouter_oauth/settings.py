@@ -56,10 +56,16 @@ class Settings:
 
 # name, default, meaning: the single source for `--help` and the README table.
 SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
-    ("ISSUER_URL", "http://127.0.0.1:<port>", "public base URL, no trailing slash; https "
-     "unless the host is loopback"),
-    ("SECRET", "random (embedded store only)", f"state-encryption secret, at least "
-     f"{MIN_SECRET_LENGTH} characters; required with etcd"),
+    (
+        "ISSUER_URL",
+        "http://127.0.0.1:<port>",
+        "public base URL, no trailing slash; https unless the host is loopback",
+    ),
+    (
+        "SECRET",
+        "random (embedded store only)",
+        f"state-encryption secret, at least {MIN_SECRET_LENGTH} characters; required with etcd",
+    ),
     ("PREVIOUS_SECRETS", "empty", "comma-separated older secrets still accepted for reading"),
     ("ETCD_ENDPOINTS", "unset: embedded store", "comma-separated http(s)://host:port of etcd"),
     ("ETCD_PREFIX", DEFAULT_ETCD_PREFIX, "key prefix, so several providers can share one etcd"),
@@ -132,8 +138,9 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
     for endpoint in endpoints:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
-            raise SettingsError(f"ETCD_ENDPOINTS entries must look like http://host:port, "
-                                f"got {endpoint!r}")
+            raise SettingsError(
+                f"ETCD_ENDPOINTS entries must look like http://host:port, got {endpoint!r}"
+            )
     if len({urlsplit(e).scheme for e in endpoints}) > 1:
         raise SettingsError("ETCD_ENDPOINTS must all use http or all use https")
     prefix = env.get("ETCD_PREFIX", DEFAULT_ETCD_PREFIX)
@@ -159,27 +166,33 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
 
 def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
-    issuer = _base_url("ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}",
-                       require_https=True)
+    issuer = _base_url(
+        "ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}", require_https=True
+    )
     etcd = _etcd(env)
     raw_secret = env.get("SECRET", "")
     generated = not raw_secret
     if generated:
         if etcd is not None:
-            raise SettingsError("SECRET is required when ETCD_ENDPOINTS is set: every replica "
-                                "must open the state the others wrote")
+            raise SettingsError(
+                "SECRET is required when ETCD_ENDPOINTS is set: every replica "
+                "must open the state the others wrote"
+            )
         raw_secret = secrets.token_urlsafe(32)
-    previous = tuple(s for s in (p.strip() for p in env.get("PREVIOUS_SECRETS", "").split(","))
-                     if s)
+    previous = tuple(
+        s for s in (p.strip() for p in env.get("PREVIOUS_SECRETS", "").split(",")) if s
+    )
     return Settings(
         issuer_url=issuer,
         secret=_secret("SECRET", raw_secret),
         previous_secrets=tuple(_secret("PREVIOUS_SECRETS", s) for s in previous),
         secret_generated=generated,
         etcd=etcd,
-        openrouter_base_url=_base_url("OPENROUTER_BASE_URL",
-                                      env.get("OPENROUTER_BASE_URL") or DEFAULT_OPENROUTER_BASE_URL,
-                                      require_https=False),
+        openrouter_base_url=_base_url(
+            "OPENROUTER_BASE_URL",
+            env.get("OPENROUTER_BASE_URL") or DEFAULT_OPENROUTER_BASE_URL,
+            require_https=False,
+        ),
         state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 600, 60, 600)),
         upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 10.0, 0.1, 120),
     )

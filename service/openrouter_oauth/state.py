@@ -26,13 +26,15 @@ class StateStore:
     def _key(kind: str, handle: str) -> str:
         return f"{kind}/{hashlib.sha256(handle.encode()).hexdigest()}"
 
-    async def create(self, kind: str, handle: str, data: dict[str, Any],
-                     ttl: float | None = None) -> bool:
+    async def create(
+        self, kind: str, handle: str, data: dict[str, Any], ttl: float | None = None
+    ) -> bool:
         """Store ``data`` under ``handle`` unless something is there already."""
         ttl = self.ttl if ttl is None else ttl
         sealed = self._sealer.seal(kind, data, ttl=ttl)
-        return await self._store.create(self._key(kind, handle), sealed.encode(),
-                                        max(1, math.ceil(ttl)))
+        return await self._store.create(
+            self._key(kind, handle), sealed.encode(), max(1, math.ceil(ttl))
+        )
 
     async def take(self, kind: str, handle: str) -> tuple[dict[str, Any], int] | None:
         """The record and its expiry (epoch seconds), removed; None if absent, expired or bad."""

@@ -37,11 +37,15 @@ class IssuedKey:
 
 
 class OpenRouter:
-    def __init__(self, base_url: str, *, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.base_url = base_url
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, transport=transport, trust_env=False,
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             headers={"User-Agent": "openrouter-oauth-provider"},
         )
@@ -50,8 +54,14 @@ class OpenRouter:
         await self._http.aclose()
 
     def authorization_url(self, *, callback_url: str, code_challenge: str, key_label: str) -> str:
-        query = urlencode({"callback_url": callback_url, "code_challenge": code_challenge,
-                           "code_challenge_method": "S256", "key_label": key_label})
+        query = urlencode(
+            {
+                "callback_url": callback_url,
+                "code_challenge": code_challenge,
+                "code_challenge_method": "S256",
+                "key_label": key_label,
+            }
+        )
         return f"{self.base_url}/auth?{query}"
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -74,8 +84,11 @@ class OpenRouter:
         return body
 
     async def exchange(self, code: str, verifier: str) -> IssuedKey:
-        response = await self._request("POST", "/api/v1/auth/keys", json={
-            "code": code, "code_verifier": verifier, "code_challenge_method": "S256"})
+        response = await self._request(
+            "POST",
+            "/api/v1/auth/keys",
+            json={"code": code, "code_verifier": verifier, "code_challenge_method": "S256"},
+        )
         if response.status_code != 200:
             raise UpstreamRejected(f"OpenRouter refused the code (HTTP {response.status_code})")
         body = self._json(response)
@@ -85,8 +98,9 @@ class OpenRouter:
         return IssuedKey(key, user_id if isinstance(user_id, str) else None)
 
     async def key_info(self, key: str) -> dict[str, Any]:
-        response = await self._request("GET", "/api/v1/key",
-                                       headers={"Authorization": f"Bearer {key}"})
+        response = await self._request(
+            "GET", "/api/v1/key", headers={"Authorization": f"Bearer {key}"}
+        )
         if response.status_code in (401, 403):
             raise InvalidKey("OpenRouter does not accept this key")
         if response.status_code != 200:

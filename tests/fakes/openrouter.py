@@ -119,9 +119,13 @@ class FakeOpenRouter:
         raw_limit = form.get("limit", "").strip()
         code = secrets.token_urlsafe(24)
         with self._lock:
-            self.codes[code] = _Code(form["code_challenge"], form.get("method") or "plain",
-                                     form.get("key_label", ""),
-                                     float(raw_limit) if raw_limit else None, self.clock())
+            self.codes[code] = _Code(
+                form["code_challenge"],
+                form.get("method") or "plain",
+                form.get("key_label", ""),
+                float(raw_limit) if raw_limit else None,
+                self.clock(),
+            )
         params = {"code": code}
         if form.get("state"):
             params["state"] = form["state"]
@@ -156,16 +160,33 @@ class FakeOpenRouter:
             return 401, {"error": {"code": 401, "message": "User not found."}}
         remaining = None if info.limit is None else info.limit - info.usage
         if legacy:
-            return 200, {"data": {"label": info.label, "usage": info.usage, "limit": info.limit,
-                                  "is_free_tier": False}}
-        return 200, {"data": {
-            "label": info.label, "limit": info.limit, "limit_remaining": remaining,
-            "limit_reset": None, "include_byok_in_limit": False, "usage": info.usage,
-            "usage_daily": info.usage, "usage_weekly": info.usage, "usage_monthly": info.usage,
-            "byok_usage": 0, "is_free_tier": False, "is_management_key": False,
-            "creator_user_id": info.user_id, "expires_at": None,
-            "rate_limit": {"requests": -1, "interval": "10s"},
-        }}
+            return 200, {
+                "data": {
+                    "label": info.label,
+                    "usage": info.usage,
+                    "limit": info.limit,
+                    "is_free_tier": False,
+                }
+            }
+        return 200, {
+            "data": {
+                "label": info.label,
+                "limit": info.limit,
+                "limit_remaining": remaining,
+                "limit_reset": None,
+                "include_byok_in_limit": False,
+                "usage": info.usage,
+                "usage_daily": info.usage,
+                "usage_weekly": info.usage,
+                "usage_monthly": info.usage,
+                "byok_usage": 0,
+                "is_free_tier": False,
+                "is_management_key": False,
+                "creator_user_id": info.user_id,
+                "expires_at": None,
+                "rate_limit": {"requests": -1, "interval": "10s"},
+            }
+        }
 
     def _take_fault(self, path: str) -> str | int | float | None:
         with self._lock:
@@ -181,8 +202,13 @@ class FakeOpenRouter:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def _send(self, status: int, body: bytes, content_type: str,
-                      headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str,
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -224,8 +250,10 @@ class FakeOpenRouter:
                     fake.auth_queries.append(query)
                     self._auth_page(query)
                 elif parts.path in ("/api/v1/key", "/api/v1/auth/key"):
-                    status, body = fake._key_info(self.headers.get("Authorization", ""),
-                                                  legacy=parts.path == "/api/v1/auth/key")
+                    status, body = fake._key_info(
+                        self.headers.get("Authorization", ""),
+                        legacy=parts.path == "/api/v1/auth/key",
+                    )
                     self._json(status, body)
                 elif parts.path == "/api/v1/auth/keys":
                     self._json(405, {"error": {"code": 405, "message": "Method not allowed"}})
@@ -253,21 +281,27 @@ class FakeOpenRouter:
             def _auth_page(self, query: dict[str, str]) -> None:
                 callback = query.get("callback_url", "")
                 if not _callback_allowed(callback) or not query.get("code_challenge"):
-                    self._send(400, b"<p>Invalid callback_url or code_challenge</p>",
-                               "text/html")
+                    self._send(400, b"<p>Invalid callback_url or code_challenge</p>", "text/html")
                     return
-                fields = {"callback_url": callback, "code_challenge": query["code_challenge"],
-                          "method": query.get("code_challenge_method", "plain"),
-                          "state": query.get("state", ""),
-                          "key_label": query.get("key_label", "")}
-                hidden = "".join(f'<input type="hidden" name="{n}" value="{html.escape(v)}">'
-                                 for n, v in fields.items())
-                page = (f"<!doctype html><title>OpenRouter</title><h1>Authorize "
-                        f"{html.escape(fields['key_label'])}</h1>"
-                        f'<form method="post" action="/auth/approve">{hidden}'
-                        f'<label>Credit limit <input name="limit" value=""></label>'
-                        f'<button name="decision" value="approve">Authorize</button>'
-                        f'<button name="decision" value="deny">Cancel</button></form>')
+                fields = {
+                    "callback_url": callback,
+                    "code_challenge": query["code_challenge"],
+                    "method": query.get("code_challenge_method", "plain"),
+                    "state": query.get("state", ""),
+                    "key_label": query.get("key_label", ""),
+                }
+                hidden = "".join(
+                    f'<input type="hidden" name="{n}" value="{html.escape(v)}">'
+                    for n, v in fields.items()
+                )
+                page = (
+                    f"<!doctype html><title>OpenRouter</title><h1>Authorize "
+                    f"{html.escape(fields['key_label'])}</h1>"
+                    f'<form method="post" action="/auth/approve">{hidden}'
+                    f'<label>Credit limit <input name="limit" value=""></label>'
+                    f'<button name="decision" value="approve">Authorize</button>'
+                    f'<button name="decision" value="deny">Cancel</button></form>'
+                )
                 self._send(200, page.encode(), "text/html; charset=utf-8")
 
         return Handler

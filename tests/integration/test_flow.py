@@ -20,8 +20,14 @@ async def register(http: httpx.AsyncClient, service: Service, **metadata: object
 async def test_full_flow_gives_the_client_a_working_key(http, browser: Browser, service, fake):
     client = await register(http, service)
     verifier = pkce.new_verifier()
-    url = authorize_url(service.url, client["client_id"], REDIRECT, pkce.s256(verifier),
-                        resource=service.url, scope="openrouter")
+    url = authorize_url(
+        service.url,
+        client["client_id"],
+        REDIRECT,
+        pkce.s256(verifier),
+        resource=service.url,
+        scope="openrouter",
+    )
     landing = await browser.login(url, limit="5")
     params = query_of(landing)
     assert landing.startswith(REDIRECT + "?")
@@ -29,10 +35,17 @@ async def test_full_flow_gives_the_client_a_working_key(http, browser: Browser, 
     assert params["iss"] == [service.url]
     assert len(params["code"]) == 1
 
-    token = await http.post(f"{service.url}/token", data={
-        "grant_type": "authorization_code", "code": params["code"][0],
-        "redirect_uri": REDIRECT, "client_id": client["client_id"],
-        "code_verifier": verifier, "resource": service.url})
+    token = await http.post(
+        f"{service.url}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"][0],
+            "redirect_uri": REDIRECT,
+            "client_id": client["client_id"],
+            "code_verifier": verifier,
+            "resource": service.url,
+        },
+    )
     assert token.status_code == 200, token.text
     assert token.headers["cache-control"] == "no-store"
     body = token.json()
@@ -40,8 +53,9 @@ async def test_full_flow_gives_the_client_a_working_key(http, browser: Browser, 
     assert body["access_token"].startswith("sk-or-v1-")
     assert body["scope"] == "openrouter"
 
-    me = await http.get(f"{service.url}/me",
-                        headers={"Authorization": f"Bearer {body['access_token']}"})
+    me = await http.get(
+        f"{service.url}/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert me.status_code == 200, me.text
     info = me.json()
     assert info["id"] == body["access_token"][-7:] == info["username"]

@@ -41,15 +41,20 @@ def _cookie_hash(value: str) -> str:
 
 def _client_error_page(exc: OAuthError) -> HTTPResponse:
     if isinstance(exc, InvalidClient):
-        return error_page(400, "This application is not recognised",
-                          f"The sign-in request names an application this server cannot verify: "
-                          f"{exc.description}.",
-                          "Go back to the application and sign in again; if it keeps happening, "
-                          "the application may need to register again.")
-    return error_page(400, "This sign-in request cannot be trusted",
-                      f"The address to return to after sign-in is not allowed: "
-                      f"{exc.description}.",
-                      "Go back to the application and report this to its developer.")
+        return error_page(
+            400,
+            "This application is not recognised",
+            f"The sign-in request names an application this server cannot verify: "
+            f"{exc.description}.",
+            "Go back to the application and sign in again; if it keeps happening, "
+            "the application may need to register again.",
+        )
+    return error_page(
+        400,
+        "This sign-in request cannot be trusted",
+        f"The address to return to after sign-in is not allowed: {exc.description}.",
+        "Go back to the application and report this to its developer.",
+    )
 
 
 @bp.get("/authorize")
@@ -66,32 +71,54 @@ async def authorize(request: Request) -> HTTPResponse:
     try:
         auth_request = flow.authorization_request(client, redirect_uri, params)
     except OAuthError as exc:
-        return see_other(flow.error_redirect(ctx.settings.issuer_url, redirect_uri,
-                                             flow.single_or_none(params, "state"), exc))
+        return see_other(
+            flow.error_redirect(
+                ctx.settings.issuer_url, redirect_uri, flow.single_or_none(params, "state"), exc
+            )
+        )
     cookie_name = csrf_cookie_name(ctx.settings)
     cookie = request.cookies.get(cookie_name) or ""
     if not _COOKIE_VALUE.fullmatch(cookie):
         cookie = secrets.token_urlsafe(32)
-    ticket = ctx.sealer.seal(CONSENT_PURPOSE, {
-        "request": auth_request.record(),
-        "handle": secrets.token_urlsafe(32),
-        "csrf": _cookie_hash(cookie),
-    }, ttl=ctx.settings.state_ttl_seconds)
-    response = page(pages.consent_page(client_name=client.name, client_identity=client.identity,
-                                       redirect_uri=redirect_uri, ticket=ticket,
-                                       action="/authorize"),
-                    form_targets=(ctx.settings.openrouter_base_url, redirect_uri))
-    response.add_cookie(cookie_name, cookie, path="/", httponly=True, samesite="Strict",
-                        secure=ctx.settings.issuer_url.startswith("https://"),
-                        host_prefix=False, max_age=ctx.settings.state_ttl_seconds)
+    ticket = ctx.sealer.seal(
+        CONSENT_PURPOSE,
+        {
+            "request": auth_request.record(),
+            "handle": secrets.token_urlsafe(32),
+            "csrf": _cookie_hash(cookie),
+        },
+        ttl=ctx.settings.state_ttl_seconds,
+    )
+    response = page(
+        pages.consent_page(
+            client_name=client.name,
+            client_identity=client.identity,
+            redirect_uri=redirect_uri,
+            ticket=ticket,
+            action="/authorize",
+        ),
+        form_targets=(ctx.settings.openrouter_base_url, redirect_uri),
+    )
+    response.add_cookie(
+        cookie_name,
+        cookie,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=ctx.settings.issuer_url.startswith("https://"),
+        host_prefix=False,
+        max_age=ctx.settings.state_ttl_seconds,
+    )
     return response
 
 
 def _already_answered() -> HTTPResponse:
-    return error_page(409, "This request was already answered",
-                      "You already approved or denied this sign-in request.",
-                      "If the application did not finish signing you in, go back to it and "
-                      "start again.")
+    return error_page(
+        409,
+        "This request was already answered",
+        "You already approved or denied this sign-in request.",
+        "If the application did not finish signing you in, go back to it and start again.",
+    )
 
 
 @bp.post("/authorize")
@@ -101,28 +128,42 @@ async def decide(request: Request) -> HTTPResponse:
     try:
         ticket = ctx.sealer.open(CONSENT_PURPOSE, flow.single(form, "ticket") or "")
     except (SealError, OAuthError):
-        return error_page(400, "This approval page has expired",
-                          "The approval page was open too long or was not sent by this server.")
+        return error_page(
+            400,
+            "This approval page has expired",
+            "The approval page was open too long or was not sent by this server.",
+        )
     cookie = request.cookies.get(csrf_cookie_name(ctx.settings)) or ""
     if not hmac.compare_digest(_cookie_hash(cookie), str(ticket.get("csrf", ""))):
-        return error_page(403, "This approval did not come from your browser",
-                          "The approval was sent without the consent page this server showed "
-                          "you, so it was refused to protect your account.")
+        return error_page(
+            403,
+            "This approval did not come from your browser",
+            "The approval was sent without the consent page this server showed "
+            "you, so it was refused to protect your account.",
+        )
     auth_request = flow.AuthorizationRequest.from_record(ticket["request"])
     action = flow.single_or_none(form, "action")
     if action == "deny":
         if not await ctx.state.create(PENDING, ticket["handle"], {"denied": True}):
             return _already_answered()
         denied = AccessDenied("the person denied the request")
-        return see_other(flow.error_redirect(ctx.settings.issuer_url, auth_request.redirect_uri,
-                                             auth_request.state, denied))
+        return see_other(
+            flow.error_redirect(
+                ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, denied
+            )
+        )
     if action != "approve":
         return error_page(400, "Unknown choice", "Please use the Approve or Deny button.")
     verifier = pkce.new_verifier()
-    if not await ctx.state.create(PENDING, ticket["handle"],
-                                  flow.pending_record(auth_request, verifier)):
+    if not await ctx.state.create(
+        PENDING, ticket["handle"], flow.pending_record(auth_request, verifier)
+    ):
         return _already_answered()
     callback = ctx.settings.url("/callback") + "?" + urlencode({"session": ticket["handle"]})
-    return see_other(ctx.upstream.authorization_url(
-        callback_url=callback, code_challenge=pkce.s256(verifier),
-        key_label=auth_request.client_name))
+    return see_other(
+        ctx.upstream.authorization_url(
+            callback_url=callback,
+            code_challenge=pkce.s256(verifier),
+            key_label=auth_request.client_name,
+        )
+    )

@@ -26,8 +26,11 @@ async def callback(request: Request) -> HTTPResponse:
     handle = flow.single_or_none(params, "session")
     taken = await ctx.state.take(PENDING, handle) if handle else None
     if taken is None or taken[0].get("denied"):
-        return error_page(400, "This sign-in link has expired or was already used",
-                          "Sign-in links from OpenRouter work once, for a few minutes.")
+        return error_page(
+            400,
+            "This sign-in link has expired or was already used",
+            "Sign-in links from OpenRouter work once, for a few minutes.",
+        )
     pending, expires = taken
     auth_request = flow.AuthorizationRequest.from_record(pending["request"])
     upstream_code = flow.single_or_none(params, "code")
@@ -36,8 +39,11 @@ async def callback(request: Request) -> HTTPResponse:
         error = AccessDenied("the request was not approved at OpenRouter")
         if upstream_error in _PASSED_ON:
             error.error = upstream_error
-        return found(flow.error_redirect(ctx.settings.issuer_url, auth_request.redirect_uri,
-                                         auth_request.state, error))
+        return found(
+            flow.error_redirect(
+                ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, error
+            )
+        )
     code = secrets.token_urlsafe(32)
     try:
         await ctx.state.create(CODE, code, flow.grant_record(pending, upstream_code))
@@ -45,5 +51,8 @@ async def callback(request: Request) -> HTTPResponse:
         # Keep the approval so that reloading this page can finish the sign-in.
         await ctx.state.put_back(PENDING, handle, pending, expires)
         raise
-    return found(flow.client_redirect(ctx.settings.issuer_url, auth_request.redirect_uri,
-                                      auth_request.state, code=code))
+    return found(
+        flow.client_redirect(
+            ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, code=code
+        )
+    )

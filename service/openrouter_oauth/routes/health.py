@@ -19,6 +19,7 @@ async def readyz(request: Request) -> HTTPResponse:
     try:
         await request.app.ctx.store.ping()
     except StoreUnavailable:
-        return json({"status": "unavailable", "reason": "the state store is not answering"},
-                    status=503)
+        return json(
+            {"status": "unavailable", "reason": "the state store is not answering"}, status=503
+        )
     return json({"status": "ready"})

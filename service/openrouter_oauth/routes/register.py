@@ -32,20 +32,24 @@ async def register(request: Request) -> HTTPResponse:
         raise InvalidClientMetadata("client metadata must be a JSON object")
     redirect_uris = validate_redirect_uris(body.get("redirect_uris"))
     if body.get("token_endpoint_auth_method", "none") != "none":
-        raise InvalidClientMetadata("only public clients are supported: "
-                                    "token_endpoint_auth_method must be none")
+        raise InvalidClientMetadata(
+            "only public clients are supported: token_endpoint_auth_method must be none"
+        )
     _string_list(body, "grant_types", ["authorization_code"], "authorization_code")
     _string_list(body, "response_types", ["code"], "code")
     name = clean_name(body.get("client_name"), "Unnamed client")
     client_id = issue_client_id(request.app.ctx.sealer, redirect_uris, name)
     # RFC 7591 §3.2.1: echo the registered metadata, with the values we actually apply.
-    return oauth_json({
-        **body,
-        "client_id": client_id,
-        "client_id_issued_at": int(time.time()),
-        "client_name": name,
-        "redirect_uris": list(redirect_uris),
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code"],
-        "response_types": ["code"],
-    }, status=201)
+    return oauth_json(
+        {
+            **body,
+            "client_id": client_id,
+            "client_id_issued_at": int(time.time()),
+            "client_name": name,
+            "redirect_uris": list(redirect_uris),
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+        },
+        status=201,
+    )

@@ -14,8 +14,9 @@ from ..errors import OAuthError
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def oauth_json(body: dict[str, Any], status: int = 200,
-               headers: dict[str, str] | None = None) -> HTTPResponse:
+def oauth_json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> HTTPResponse:
     return json(body, status=status, headers={**NO_STORE, **(headers or {})})
 
 
@@ -34,18 +35,25 @@ def origin_source(url: str) -> str:
 def page(body: str, status: int = 200, form_targets: Iterable[str] = ()) -> HTTPResponse:
     """An HTML page that cannot be framed, scripted, cached or leak a Referer."""
     form_action = " ".join(["'self'", *(origin_source(t) for t in form_targets)])
-    csp = (f"default-src 'none'; style-src '{pages.STYLE_HASH}'; form-action {form_action}; "
-           "frame-ancestors 'none'; base-uri 'none'")
-    return html(body, status=status, headers={
-        **NO_STORE,
-        "Content-Security-Policy": csp,
-        "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
-    })
+    csp = (
+        f"default-src 'none'; style-src '{pages.STYLE_HASH}'; form-action {form_action}; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    return html(
+        body,
+        status=status,
+        headers={
+            **NO_STORE,
+            "Content-Security-Policy": csp,
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
-def error_page(status: int, title: str, message: str,
-               advice: str = pages.RESTART_ADVICE) -> HTTPResponse:
+def error_page(
+    status: int, title: str, message: str, advice: str = pages.RESTART_ADVICE
+) -> HTTPResponse:
     return page(pages.error_page(title, message, advice), status=status)
 
 

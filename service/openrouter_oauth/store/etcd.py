@@ -38,8 +38,10 @@ def grpc_target(endpoints: tuple[str, ...]) -> str:
         host, port = hosts[0]
         return f"dns:///{host}:{port}" if not _is_ip(host) else _address(host, port)
     if not all(_is_ip(h) for h, _ in hosts):
-        raise ValueError("several ETCD_ENDPOINTS must be IP addresses; "
-                         "use one DNS name that resolves to all members instead")
+        raise ValueError(
+            "several ETCD_ENDPOINTS must be IP addresses; "
+            "use one DNS name that resolves to all members instead"
+        )
     scheme = "ipv6" if ":" in hosts[0][0] else "ipv4"
     return f"{scheme}:" + ",".join(_address(h, p) for h, p in hosts)
 
@@ -56,8 +58,9 @@ class _Client(aetcd.Client):
     """aetcd's client with TLS and a multi-address target, which its own connect lacks."""
 
     def __init__(self, settings: EtcdSettings) -> None:
-        super().__init__(username=settings.username, password=settings.password,
-                         timeout=settings.timeout_seconds)
+        super().__init__(
+            username=settings.username, password=settings.password, timeout=settings.timeout_seconds
+        )
         self._target = grpc_target(settings.endpoints)
         self._credentials = _credentials(settings) if settings.tls else None
         self._connect_lock = asyncio.Lock()
@@ -74,8 +77,9 @@ class _Client(aetcd.Client):
                 self.channel = aetcd.rpc.secure_channel(self._target, self._credentials)
             if self._username is not None:
                 auth = aetcd.rpc.AuthStub(self.channel)
-                request = aetcd.rpc.AuthenticateRequest(name=self._username,
-                                                        password=self._password)
+                request = aetcd.rpc.AuthenticateRequest(
+                    name=self._username, password=self._password
+                )
                 response = await auth.Authenticate(request, timeout=self._timeout)
                 self.metadata = (("token", response.token),)
             self.kvstub = aetcd.rpc.KVStub(self.channel)
@@ -94,9 +98,11 @@ def _credentials(settings: EtcdSettings) -> grpc.ChannelCredentials:
     def read(path: object) -> bytes | None:
         return path.read_bytes() if path is not None else None  # type: ignore[attr-defined]
 
-    return grpc.ssl_channel_credentials(root_certificates=read(settings.ca_file),
-                                        private_key=read(settings.key_file),
-                                        certificate_chain=read(settings.cert_file))
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(settings.ca_file),
+        private_key=read(settings.key_file),
+        certificate_chain=read(settings.cert_file),
+    )
 
 
 class EtcdStore:

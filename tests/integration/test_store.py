@@ -1,0 +1,109 @@
+"""Both stores keep one contract: create-if-absent, atomic take, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+
+from openrouter_oauth.sealing import Sealer
+from openrouter_oauth.settings import EtcdSettings
+from openrouter_oauth.state import StateStore
+from openrouter_oauth.store import StoreUnavailable
+from openrouter_oauth.store.etcd import EtcdStore, grpc_target
+from openrouter_oauth.store.memory import MemoryStore
+from tests.harness import EtcdServer
+
+
+@pytest.fixture(params=["memory", "etcd"])
+async def store(request, etcd) -> AsyncIterator[object]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    opened = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), prefix="/contract/"))
+    yield opened
+    await opened.close()
+
+
+def key() -> str:
+    return "k/" + secrets.token_hex(8)
+
+
+async def test_create_then_take_once(store):
+    k = key()
+    assert await store.create(k, b"value", 60)
+    assert not await store.create(k, b"other", 60)
+    assert await store.take(k) == b"value"
+    assert await store.take(k) is None
+    assert await store.create(k, b"again", 60)
+
+
+async def test_concurrent_takes_give_the_value_once(store):
+    k = key()
+    await store.create(k, b"once", 60)
+    results = await asyncio.gather(*(store.take(k) for _ in range(50)))
+    assert results.count(b"once") == 1 and results.count(None) == 49
+
+
+async def test_concurrent_creates_let_one_win(store):
+    k = key()
+    results = await asyncio.gather(*(store.create(k, b"%d" % i, 60) for i in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_sealed_records_expire_on_time_whatever_the_store_keeps(store):
+    # etcd leases are shared and outlive their records; the sealed expiry is what counts.
+    state = StateStore(store, Sealer("x" * 40), ttl=60)
+    await state.create("t", "fresh", {"n": 1}, ttl=1)
+    await state.create("t", "stale", {"n": 2}, ttl=1)
+    taken = await state.take("t", "fresh")
+    assert taken is not None and taken[0] == {"n": 1}
+    await asyncio.sleep(2.1)
+    assert await state.take("t", "stale") is None
+
+
+async def test_store_keys_are_hashes_of_handles(etcd):
+    store = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), prefix="/hashed/"))
+    try:
+        await StateStore(store, Sealer("x" * 40), ttl=60).create("code", "the-handle", {})
+        keys = [kv.key for kv in await _all(store)]
+        assert len(keys) == 1 and b"the-handle" not in keys[0]
+        assert keys[0].startswith(b"/hashed/code/")
+    finally:
+        await store.close()
+
+
+async def _all(store: EtcdStore):
+    return await store._client.get_prefix(b"/hashed/")
+
+
+async def test_etcd_outage_is_store_unavailable_and_recovers():
+    server = EtcdServer().start()
+    store = EtcdStore(EtcdSettings(endpoints=(server.endpoint,), timeout_seconds=0.5))
+    try:
+        assert await store.create(key(), b"v", 60)
+        server.stop()
+        with pytest.raises(StoreUnavailable):
+            await store.create(key(), b"v", 60)
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        server.start()
+        k = key()
+        assert await store.create(k, b"back", 60)
+        assert await store.take(k) == b"back"
+    finally:
+        await store.close()
+        server.destroy()
+
+
+def test_grpc_targets():
+    assert grpc_target(("http://127.0.0.1:2379",)) == "127.0.0.1:2379"
+    assert grpc_target(("http://etcd.ns.svc:2379",)) == "dns:///etcd.ns.svc:2379"
+    assert (
+        grpc_target(("http://10.0.0.1:2379", "http://10.0.0.2:2379"))
+        == "ipv4:10.0.0.1:2379,10.0.0.2:2379"
+    )
+    with pytest.raises(ValueError, match="IP addresses"):
+        grpc_target(("http://a:2379", "http://b:2379"))

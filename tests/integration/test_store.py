@@ -107,3 +107,16 @@ def test_grpc_targets():
     )
     with pytest.raises(ValueError, match="IP addresses"):
         grpc_target(("http://a:2379", "http://b:2379"))
+
+
+async def test_a_lost_shared_lease_is_replaced(etcd):
+    store = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), prefix="/lease/"))
+    try:
+        assert await store.create(key(), b"first", 60)
+        ((_, lease_id),) = store._leases.values()
+        await store._client.revoke_lease(lease_id)
+        k = key()
+        assert await store.create(k, b"second", 60)
+        assert await store.take(k) == b"second"
+    finally:
+        await store.close()

@@ -16,6 +16,7 @@ import secrets
 from urllib.parse import urlencode
 
 from sanic import Blueprint, HTTPResponse, Request
+from sanic.request.parameters import RequestParameters
 
 from .. import flow, pages, pkce
 from ..clients import Client
@@ -31,8 +32,20 @@ _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 bp = Blueprint("authorize")
 
 
-def csrf_cookie_name(settings: Settings) -> str:
-    return "__Host-oauth_csrf" if settings.issuer_url.startswith("https://") else "oauth_csrf"
+CSRF_COOKIE = "oauth_csrf"
+
+
+def _https(settings: Settings) -> bool:
+    return settings.issuer_url.startswith("https://")
+
+
+def _csrf_cookie(request: Request) -> str:
+    """The consent cookie; on https only its ``__Host-`` form, which a sibling host cannot set.
+
+    (Sanic's own lookup falls back to the unprefixed name, which would undo that.)
+    """
+    name = f"__Host-{CSRF_COOKIE}" if _https(request.app.ctx.settings) else CSRF_COOKIE
+    return RequestParameters.get(request.cookies, name) or ""
 
 
 def _cookie_hash(value: str) -> str:
@@ -76,8 +89,7 @@ async def authorize(request: Request) -> HTTPResponse:
                 ctx.settings.issuer_url, redirect_uri, flow.single_or_none(params, "state"), exc
             )
         )
-    cookie_name = csrf_cookie_name(ctx.settings)
-    cookie = request.cookies.get(cookie_name) or ""
+    cookie = _csrf_cookie(request)
     if not _COOKIE_VALUE.fullmatch(cookie):
         cookie = secrets.token_urlsafe(32)
     ticket = ctx.sealer.seal(
@@ -99,14 +111,15 @@ async def authorize(request: Request) -> HTTPResponse:
         ),
         form_targets=(ctx.settings.openrouter_base_url, redirect_uri),
     )
+    https = _https(ctx.settings)
     response.add_cookie(
-        cookie_name,
+        CSRF_COOKIE,
         cookie,
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=ctx.settings.issuer_url.startswith("https://"),
-        host_prefix=False,
+        secure=https,
+        host_prefix=https,
         max_age=ctx.settings.state_ttl_seconds,
     )
     return response
@@ -133,7 +146,7 @@ async def decide(request: Request) -> HTTPResponse:
             "This approval page has expired",
             "The approval page was open too long or was not sent by this server.",
         )
-    cookie = request.cookies.get(csrf_cookie_name(ctx.settings)) or ""
+    cookie = _csrf_cookie(request)
     if not hmac.compare_digest(_cookie_hash(cookie), str(ticket.get("csrf", ""))):
         return error_page(
             403,

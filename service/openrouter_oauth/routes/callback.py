@@ -7,7 +7,7 @@ import secrets
 from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow
-from ..errors import AccessDenied
+from ..errors import OAuthError
 from ..store import StoreUnavailable
 from .authorize import PENDING
 from .responses import error_page, found
@@ -36,9 +36,10 @@ async def callback(request: Request) -> HTTPResponse:
     upstream_code = flow.single_or_none(params, "code")
     if not upstream_code:
         upstream_error = flow.single_or_none(params, "error")
-        error = AccessDenied("the request was not approved at OpenRouter")
-        if upstream_error in _PASSED_ON:
-            error.error = upstream_error
+        error = OAuthError(
+            "the request was not approved at OpenRouter",
+            error=upstream_error if upstream_error in _PASSED_ON else "access_denied",
+        )
         return found(
             flow.error_redirect(
                 ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, error

@@ -125,31 +125,32 @@ class EtcdStore:
 
     async def create(self, key: str, value: bytes, ttl: int) -> bool:
         full = self._key(key)
-        tx = self._client.transactions
-        for attempt in range(2):
+        try:
             try:
-                lease = await self._lease(ttl)
-                succeeded, _ = await self._client.transaction(
-                    compare=[tx.version(full) == 0],
-                    success=[tx.put(full, value, lease=lease)],
-                    failure=[],
-                )
-                return bool(succeeded)
-            except _FAILURES as exc:
-                # A shared lease may have been lost (etcd restored from a snapshot):
-                # forget it and try once more with a fresh one.
+                return await self._put_if_absent(full, value, await self._lease(ttl))
+            except aetcd.exceptions.ClientError as exc:
+                if "lease not found" not in str(exc):
+                    raise
+                # The shared lease is gone (revoked, or etcd restored from a snapshot).
                 self._leases.pop(ttl, None)
-                if attempt == 1:
-                    raise StoreUnavailable(type(exc).__name__) from None
-                await self._reset_if_unauthenticated(exc)
-        raise AssertionError("unreachable")
+                return await self._put_if_absent(full, value, await self._lease(ttl))
+        except _FAILURES as exc:
+            raise await self._unavailable(exc) from None
+
+    async def _put_if_absent(self, full: bytes, value: bytes, lease: int) -> bool:
+        tx = self._client.transactions
+        succeeded, _ = await self._client.transaction(
+            compare=[tx.version(full) == 0],
+            success=[tx.put(full, value, lease=lease)],
+            failure=[],
+        )
+        return bool(succeeded)
 
     async def take(self, key: str) -> bytes | None:
         try:
             deleted = await self._client.delete(self._key(key), prev_kv=True)
         except _FAILURES as exc:
-            await self._reset_if_unauthenticated(exc)
-            raise StoreUnavailable(type(exc).__name__) from None
+            raise await self._unavailable(exc) from None
         if deleted is None or deleted.prev_kv is None:
             return None
         return deleted.prev_kv.value
@@ -158,13 +159,13 @@ class EtcdStore:
         try:
             await self._client.get(self._prefix + b"ping")
         except _FAILURES as exc:
-            await self._reset_if_unauthenticated(exc)
-            raise StoreUnavailable(type(exc).__name__) from None
+            raise await self._unavailable(exc) from None
 
-    async def _reset_if_unauthenticated(self, exc: BaseException) -> None:
+    async def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         # etcd's auth tokens expire; dropping the connection makes the next call log in again.
         if isinstance(exc, aetcd.exceptions.UnauthenticatedError):
             await self._client.close()
+        return StoreUnavailable(type(exc).__name__)
 
     async def close(self) -> None:
         await self._client.close()

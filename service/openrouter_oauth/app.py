@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from sanic import HTTPResponse, Request, Sanic, empty
 from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 
+from . import logs, metrics
 from .clients import ClientResolver
 from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
 from .metadata_documents import MetadataDocumentFetcher
-from .routes import authorize, callback, health, me, metadata, register, token
+from .openapi import openapi_document
+from .ratelimit import RateLimiter
+from .routes import (
+    authorize,
+    callback,
+    health,
+    me,
+    metadata,
+    observability,
+    openapi,
+    register,
+    token,
+)
 from .routes.responses import error_page, oauth_error, wants_html
 from .sealing import Sealer
 from .settings import Settings
@@ -22,6 +37,7 @@ from .upstream import OpenRouter
 log = logging.getLogger("openrouter_oauth")
 
 REQUEST_MAX_SIZE = 64 * 1024
+REQUEST_MAX_HEADER_SIZE = 16 * 1024
 CORS_PATHS = ("/register", "/token", "/me")
 CORS_PREFIXES = ("/.well-known/",)
 _CORS = {
@@ -31,10 +47,22 @@ _CORS = {
     "Access-Control-Expose-Headers": "WWW-Authenticate",
     "Access-Control-Max-Age": "86400",
 }
+# Route name -> the rate limit it counts against.
+_RATE_LIMITED = {
+    "register": "register",
+    "authorize": "authorize",
+    "decide": "authorize",
+    "token": "token",
+}
 
 
 def _is_cors_path(path: str) -> bool:
     return path in CORS_PATHS or path.startswith(CORS_PREFIXES)
+
+
+def route_name(request: Request) -> str:
+    """A fixed label for the matched route (never the raw path)."""
+    return request.route.name.rsplit(".", 1)[-1] if request.route else "unmatched"
 
 
 class OAuthErrorHandler(ErrorHandler):
@@ -43,7 +71,10 @@ class OAuthErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = _as_oauth_error(exception)
         if error.status >= 500 and not isinstance(exception, StoreUnavailable | OAuthError):
-            log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
+            log.error(
+                "unhandled error on %s %s", request.method, route_name(request), exc_info=exception
+            )
+        request.ctx.outcome = error.error
         if wants_html(request):
             return error_page(
                 error.status,
@@ -70,6 +101,7 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
             405: "method not allowed for this endpoint",
             413: "the request is too large",
             408: "the request took too long",
+            431: "the request headers are too large",
         }
         return InvalidRequest(
             messages.get(status, "the request is malformed"), error=code, status=status
@@ -77,20 +109,39 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
     return OAuthError("the server could not complete the request", error="server_error", status=500)
 
 
+class RateLimited(OAuthError):
+    error = "too_many_requests"
+    status = 429
+
+
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
-    app = Sanic(name, error_handler=OAuthErrorHandler())
+    app = Sanic(name, error_handler=OAuthErrorHandler(), configure_logging=False)
     app.config.REQUEST_MAX_SIZE = REQUEST_MAX_SIZE
-    app.config.REQUEST_ID_HEADER = "X-Request-ID"
+    app.config.REQUEST_MAX_HEADER_SIZE = REQUEST_MAX_HEADER_SIZE
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.NOISY_EXCEPTIONS = False
+    app.config.PROXIES_COUNT = settings.trusted_proxies
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_seconds
 
     app.ctx.settings = settings
     app.ctx.sealer = Sealer(settings.secret, settings.previous_secrets)
     app.ctx.as_metadata = metadata.authorization_server_metadata(settings)
     app.ctx.pr_metadata = metadata.protected_resource_metadata(settings)
     app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
+    app.ctx.openapi = openapi_document(settings)
+    app.ctx.rate_limiter = RateLimiter(settings.rate_limits)
 
-    for module in (metadata, register, authorize, callback, token, me, health):
+    for module in (
+        metadata,
+        register,
+        authorize,
+        callback,
+        token,
+        me,
+        health,
+        observability,
+        openapi,
+    ):
         app.blueprint(module.bp)
 
     @app.before_server_start
@@ -110,16 +161,69 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         await app.ctx.store.close()
 
     @app.on_request(priority=100)
-    async def preflight(request: Request) -> HTTPResponse | None:
+    async def start(request: Request) -> HTTPResponse | None:
+        request.ctx.started = time.perf_counter()
+        request.ctx.request_id = logs.request_id(
+            request.headers.get("x-request-id"), uuid.uuid4().hex
+        )
         if request.method == "OPTIONS" and _is_cors_path(request.path):
             return empty(status=204, headers=_CORS)
-        return None
+        return _rate_limit(request)
 
     @app.on_response
-    async def common_headers(request: Request, response: HTTPResponse) -> None:
-        response.headers["X-Request-ID"] = str(request.id)
+    async def finish(request: Request, response: HTTPResponse) -> None:
+        if not hasattr(request.ctx, "request_id"):  # refused before the request middleware
+            request.ctx.request_id = uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request.ctx.request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if _is_cors_path(request.path):
             response.headers.update(_CORS)
+        _record(request, response)
 
     return app
+
+
+def _rate_limit(request: Request) -> HTTPResponse | None:
+    endpoint = _RATE_LIMITED.get(route_name(request))
+    if endpoint is None:
+        return None
+    address = request.remote_addr or request.ip
+    retry_after = request.app.ctx.rate_limiter.retry_after(endpoint, address)
+    if retry_after is None:
+        return None
+    metrics.RATE_LIMITED.labels(route_name(request)).inc()
+    request.ctx.outcome = RateLimited.error
+    headers = {"Retry-After": str(retry_after)}
+    if wants_html(request):
+        response = error_page(
+            429,
+            "Too many attempts",
+            "This address has started too many sign-ins in a short time.",
+            f"Wait {retry_after} seconds, then try again.",
+        )
+        response.headers.update(headers)
+        return response
+    return oauth_error(RateLimited("too many requests from this address; slow down"), headers)
+
+
+def _record(request: Request, response: HTTPResponse) -> None:
+    """One metrics sample and one log line per request."""
+    started = getattr(request.ctx, "started", None)
+    duration = time.perf_counter() - started if started is not None else 0.0
+    route = route_name(request)
+    status = response.status
+    outcome = getattr(request.ctx, "outcome", None) or ("ok" if status < 400 else f"http_{status}")
+    metrics.REQUESTS.labels(route, str(status), outcome).inc()
+    metrics.REQUEST_SECONDS.labels(route).observe(duration)
+    logs.access.info(
+        "request",
+        extra={
+            "method": request.method,
+            "route": route,
+            "status": status,
+            "outcome": outcome,
+            "duration_ms": round(duration * 1000, 2),
+            "request_id": request.ctx.request_id,
+            "client_id": logs.loggable_client_id(getattr(request.ctx, "client_id", None)),
+        },
+    )

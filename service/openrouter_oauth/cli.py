@@ -6,15 +6,16 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
-from sanic import Sanic
-from sanic.worker.loader import AppLoader
-
-from . import __version__
-from .app import create_app
+from . import __version__, logs
 from .settings import SETTINGS_HELP, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sanic import Sanic
 
 log = logging.getLogger("openrouter_oauth")
 
@@ -66,8 +67,23 @@ def _fail(message: str) -> int:
     return 2
 
 
+def worker_app(settings: Settings) -> Sanic:
+    """The app as each worker process builds it (workers are spawned, not forked)."""
+    logs.configure()
+    from .app import create_app
+
+    return create_app(settings)
+
+
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    loader = AppLoader(factory=partial(create_app, settings))
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus_client is imported anywhere, so every worker writes its samples
+        # where /metrics on any worker can sum them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openrouter-oauth-")
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    loader = AppLoader(factory=partial(worker_app, settings))
     app = loader.load()
     app.prepare(
         host=host,
@@ -77,14 +93,15 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         access_log=False,
         motd=False,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    if workers == 1:
+        Sanic.serve_single(primary=app)  # no manager process: one process, one event loop
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
     if not 0 < args.port < 65536:
         return _fail(f"--port must be between 1 and 65535, got {args.port}")
     if args.workers < 1:

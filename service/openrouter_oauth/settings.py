@@ -39,6 +39,20 @@ class EtcdSettings:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` requests per ``seconds`` from one client address to ``endpoint``."""
+
+    endpoint: str
+    count: int
+    seconds: float
+
+
+RATE_LIMITED_ENDPOINTS = ("register", "authorize", "token")
+DEFAULT_RATE_LIMITS = "register=60/min,authorize=120/min,token=120/min"
+_PERIODS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
 class Settings:
     issuer_url: str
     secret: str = field(repr=False)
@@ -48,6 +62,9 @@ class Settings:
     openrouter_base_url: str = DEFAULT_OPENROUTER_BASE_URL
     state_ttl_seconds: int = 600
     upstream_timeout_seconds: float = 10.0
+    rate_limits: tuple[RateLimit, ...] = ()
+    trusted_proxies: int = 0
+    shutdown_timeout_seconds: float = 10.0
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -78,6 +95,17 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     ("OPENROUTER_BASE_URL", DEFAULT_OPENROUTER_BASE_URL, "OpenRouter, for /auth and /api/v1"),
     ("STATE_TTL_SECONDS", "600", "lifetime of pending authorizations and codes (60-600)"),
     ("UPSTREAM_TIMEOUT_SECONDS", "10", "deadline of each call to OpenRouter"),
+    (
+        "RATE_LIMITS",
+        DEFAULT_RATE_LIMITS,
+        "per client address, endpoint=N/s|min|h, comma-separated; 'off' disables",
+    ),
+    (
+        "TRUSTED_PROXIES",
+        "0",
+        "proxies in front (ingress) whose X-Forwarded-For names the client address",
+    ),
+    ("SHUTDOWN_TIMEOUT_SECONDS", "10", "on SIGTERM, how long in-flight requests may finish"),
 )
 
 
@@ -164,6 +192,28 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
     )
 
 
+def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
+    raw = env.get("RATE_LIMITS", "").strip() or DEFAULT_RATE_LIMITS
+    if raw.lower() == "off":
+        return ()
+    limits: dict[str, RateLimit] = {}
+    for rule in raw.split(","):
+        endpoint, _, rate = rule.strip().partition("=")
+        count, _, period = rate.partition("/")
+        if (
+            endpoint not in RATE_LIMITED_ENDPOINTS
+            or not count.isdigit()
+            or int(count) < 1
+            or period not in _PERIODS
+        ):
+            raise SettingsError(
+                f"RATE_LIMITS entries must look like token=120/min with an endpoint among "
+                f"{', '.join(RATE_LIMITED_ENDPOINTS)}, or be 'off'; got {rule.strip()!r}"
+            )
+        limits[endpoint] = RateLimit(endpoint, int(count), _PERIODS[period])
+    return tuple(limits.values())
+
+
 def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
     issuer = _base_url(
@@ -195,4 +245,7 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         ),
         state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 600, 60, 600)),
         upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 10.0, 0.1, 120),
+        rate_limits=_rate_limits(env),
+        trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0, 0, 10)),
+        shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0, 300),
     )

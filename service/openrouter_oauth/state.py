@@ -12,6 +12,7 @@ import math
 import time
 from typing import Any
 
+from .metrics import STORE_ERRORS, STORE_SECONDS, timed
 from .sealing import Sealer, SealError
 from .store import Store
 
@@ -32,13 +33,15 @@ class StateStore:
         """Store ``data`` under ``handle`` unless something is there already."""
         ttl = self.ttl if ttl is None else ttl
         sealed = self._sealer.seal(kind, data, ttl=ttl)
-        return await self._store.create(
-            self._key(kind, handle), sealed.encode(), max(1, math.ceil(ttl))
-        )
+        async with timed(STORE_SECONDS, "create", STORE_ERRORS):
+            return await self._store.create(
+                self._key(kind, handle), sealed.encode(), max(1, math.ceil(ttl))
+            )
 
     async def take(self, kind: str, handle: str) -> tuple[dict[str, Any], int] | None:
         """The record and its expiry (epoch seconds), removed; None if absent, expired or bad."""
-        raw = await self._store.take(self._key(kind, handle))
+        async with timed(STORE_SECONDS, "take", STORE_ERRORS):
+            raw = await self._store.take(self._key(kind, handle))
         if raw is None:
             return None
         try:

@@ -7,27 +7,47 @@ Failures are sorted by what the caller should do: :class:`UpstreamRejected`
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
+from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, timed
+
 
 class UpstreamError(Exception):
-    pass
+    kind = "error"  # the metrics label
 
 
 class UpstreamRejected(UpstreamError):
     """OpenRouter refused the exchange (4xx): the code is unusable."""
 
+    kind = "rejected"
+
 
 class InvalidKey(UpstreamError):
     """OpenRouter does not know this key (401)."""
 
+    kind = "invalid_key"
+
 
 class UpstreamUnavailable(UpstreamError):
     """OpenRouter could not answer properly; the same request may succeed later."""
+
+    kind = "unavailable"
+
+
+@asynccontextmanager
+async def _observed(operation: str) -> AsyncIterator[None]:
+    try:
+        async with timed(UPSTREAM_SECONDS, operation):
+            yield
+    except UpstreamError as exc:
+        UPSTREAM_ERRORS.labels(operation, exc.kind).inc()
+        raise
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,10 @@ class OpenRouter:
         return body
 
     async def exchange(self, code: str, verifier: str) -> IssuedKey:
+        async with _observed("exchange"):
+            return await self._exchange(code, verifier)
+
+    async def _exchange(self, code: str, verifier: str) -> IssuedKey:
         response = await self._request(
             "POST",
             "/api/v1/auth/keys",
@@ -98,6 +122,10 @@ class OpenRouter:
         return IssuedKey(key, user_id if isinstance(user_id, str) else None)
 
     async def key_info(self, key: str) -> dict[str, Any]:
+        async with _observed("key_info"):
+            return await self._key_info(key)
+
+    async def _key_info(self, key: str) -> dict[str, Any]:
         response = await self._request(
             "GET", "/api/v1/key", headers={"Authorization": f"Bearer {key}"}
         )

@@ -21,9 +21,10 @@ from sanic.request.parameters import RequestParameters
 from .. import flow, pages, pkce
 from ..clients import Client
 from ..errors import AccessDenied, InvalidClient, InvalidRedirectUri, OAuthError
+from ..metrics import AUTHORIZATIONS
 from ..sealing import SealError
 from ..settings import Settings
-from .responses import error_page, page, see_other
+from .responses import error_page, page, redirect_error, see_other
 
 CONSENT_PURPOSE = "consent"
 PENDING = "pending"
@@ -74,21 +75,20 @@ def _client_error_page(exc: OAuthError) -> HTTPResponse:
 async def authorize(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     params = dict(request.get_args(keep_blank_values=True))
+    request.ctx.client_id = flow.single_or_none(params, "client_id")
     try:
         client: Client = await ctx.clients.resolve(flow.single(params, "client_id") or "")
         redirect_uri = flow.redirect_uri_for(client, params)
-    except (InvalidClient, InvalidRedirectUri) as exc:
-        return _client_error_page(exc)
-    except OAuthError as exc:  # e.g. a repeated parameter: still nowhere safe to redirect to
+    except OAuthError as exc:
+        request.ctx.outcome = exc.error
+        if isinstance(exc, InvalidClient | InvalidRedirectUri):
+            return _client_error_page(exc)
+        # e.g. a repeated parameter: still nowhere safe to redirect to
         return error_page(400, "This sign-in request is malformed", f"{exc.description}.")
     try:
         auth_request = flow.authorization_request(client, redirect_uri, params)
     except OAuthError as exc:
-        return see_other(
-            flow.error_redirect(
-                ctx.settings.issuer_url, redirect_uri, flow.single_or_none(params, "state"), exc
-            )
-        )
+        return redirect_error(request, redirect_uri, flow.single_or_none(params, "state"), exc)
     cookie = _csrf_cookie(request)
     if not _COOKIE_VALUE.fullmatch(cookie):
         cookie = secrets.token_urlsafe(32)
@@ -111,6 +111,7 @@ async def authorize(request: Request) -> HTTPResponse:
         ),
         form_targets=(ctx.settings.openrouter_base_url, redirect_uri),
     )
+    AUTHORIZATIONS.labels("started").inc()
     https = _https(ctx.settings)
     response.add_cookie(
         CSRF_COOKIE,
@@ -155,16 +156,14 @@ async def decide(request: Request) -> HTTPResponse:
             "you, so it was refused to protect your account.",
         )
     auth_request = flow.AuthorizationRequest.from_record(ticket["request"])
+    request.ctx.client_id = auth_request.client_id
     action = flow.single_or_none(form, "action")
     if action == "deny":
         if not await ctx.state.create(PENDING, ticket["handle"], {"denied": True}):
             return _already_answered()
+        AUTHORIZATIONS.labels("denied").inc()
         denied = AccessDenied("the person denied the request")
-        return see_other(
-            flow.error_redirect(
-                ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, denied
-            )
-        )
+        return redirect_error(request, auth_request.redirect_uri, auth_request.state, denied)
     if action != "approve":
         return error_page(400, "Unknown choice", "Please use the Approve or Deny button.")
     verifier = pkce.new_verifier()
@@ -172,6 +171,7 @@ async def decide(request: Request) -> HTTPResponse:
         PENDING, ticket["handle"], flow.pending_record(auth_request, verifier)
     ):
         return _already_answered()
+    AUTHORIZATIONS.labels("approved").inc()
     callback = ctx.settings.url("/callback") + "?" + urlencode({"session": ticket["handle"]})
     return see_other(
         ctx.upstream.authorization_url(

@@ -8,9 +8,10 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow
 from ..errors import OAuthError
+from ..metrics import AUTHORIZATIONS
 from ..store import StoreUnavailable
 from .authorize import PENDING
-from .responses import error_page, found
+from .responses import error_page, found, redirect_error
 
 CODE = "code"
 # OAuth error codes OpenRouter might send back that mean the same to our client.
@@ -33,6 +34,7 @@ async def callback(request: Request) -> HTTPResponse:
         )
     pending, expires = taken
     auth_request = flow.AuthorizationRequest.from_record(pending["request"])
+    request.ctx.client_id = auth_request.client_id
     upstream_code = flow.single_or_none(params, "code")
     if not upstream_code:
         upstream_error = flow.single_or_none(params, "error")
@@ -40,11 +42,7 @@ async def callback(request: Request) -> HTTPResponse:
             "the request was not approved at OpenRouter",
             error=upstream_error if upstream_error in _PASSED_ON else "access_denied",
         )
-        return found(
-            flow.error_redirect(
-                ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, error
-            )
-        )
+        return redirect_error(request, auth_request.redirect_uri, auth_request.state, error, 302)
     code = secrets.token_urlsafe(32)
     try:
         await ctx.state.create(CODE, code, flow.grant_record(pending, upstream_code))
@@ -52,6 +50,7 @@ async def callback(request: Request) -> HTTPResponse:
         # Keep the approval so that reloading this page can finish the sign-in.
         await ctx.state.put_back(PENDING, handle, pending, expires)
         raise
+    AUTHORIZATIONS.labels("completed").inc()
     return found(
         flow.client_redirect(
             ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, code=code

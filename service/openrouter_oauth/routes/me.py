@@ -21,6 +21,7 @@ class InvalidToken(OAuthError):
 
 def _unauthorized(request: Request, error: InvalidToken | None) -> HTTPResponse:
     challenge = f'Bearer resource_metadata="{request.app.ctx.pr_metadata_url}"'
+    request.ctx.outcome = error.error if error else "unauthorized"
     if error is None:
         body = {"error": "unauthorized", "error_description": "a Bearer token is required"}
         return oauth_json(body, status=401, headers={"WWW-Authenticate": challenge})

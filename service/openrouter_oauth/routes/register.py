@@ -39,6 +39,7 @@ async def register(request: Request) -> HTTPResponse:
     _string_list(body, "response_types", ["code"], "code")
     name = clean_name(body.get("client_name"), "Unnamed client")
     client_id = issue_client_id(request.app.ctx.sealer, redirect_uris, name)
+    request.ctx.client_id = client_id
     # RFC 7591 §3.2.1: echo the registered metadata, with the values we actually apply.
     return oauth_json(
         {

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sanic import HTTPResponse, Request, html, json, redirect
 
-from .. import pages
+from .. import flow, pages
 from ..errors import OAuthError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -64,6 +64,15 @@ def see_other(url: str) -> HTTPResponse:
 
 def found(url: str) -> HTTPResponse:
     return redirect(url, status=302, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+def redirect_error(
+    request: Request, redirect_uri: str, state: str | None, error: OAuthError, status: int = 303
+) -> HTTPResponse:
+    """Send an OAuth error back to a client whose redirect URI is trusted."""
+    request.ctx.outcome = error.error
+    url = flow.error_redirect(request.app.ctx.settings.issuer_url, redirect_uri, state, error)
+    return see_other(url) if status == 303 else found(url)
 
 
 def wants_html(request: Request) -> bool:

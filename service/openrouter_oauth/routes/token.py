@@ -8,6 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow
 from ..errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable
+from ..metrics import CODES_REDEEMED
 from ..upstream import UpstreamRejected, UpstreamUnavailable
 from .callback import CODE
 from .responses import oauth_json
@@ -32,6 +33,7 @@ def token_params(request: Request) -> Mapping[str, Sequence[str]]:
 async def token(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     token_request = flow.token_request(token_params(request))
+    request.ctx.client_id = token_request.client_id
     await ctx.clients.resolve(token_request.client_id)
     taken = await ctx.state.take(CODE, token_request.code)
     if taken is None:
@@ -46,4 +48,5 @@ async def token(request: Request) -> HTTPResponse:
         # The code stays redeemable for the rest of its life, so the client can retry.
         await ctx.state.put_back(CODE, token_request.code, grant, expires)
         raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
+    CODES_REDEEMED.inc()
     return oauth_json(flow.token_response(issued.key, auth_request.scope))

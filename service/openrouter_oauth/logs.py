@@ -1,0 +1,62 @@
+"""JSON logs on stdout, one object per line, and the one-line-per-request record.
+
+Nothing that a request carries goes into a log except its method, route name,
+status, request id and client id: never a code, verifier, key, ticket, state or
+secret (a test greps a whole flow's log for them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+access = logging.getLogger("openrouter_oauth.access")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("sanic.root", "sanic.error", "sanic.server", "sanic.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # One line per outbound call is noise next to our own request line.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def request_id(header: str | None, generated: str) -> str:
+    """The caller's X-Request-ID when it is a plain token, else a fresh one."""
+    return header if header is not None and _REQUEST_ID.fullmatch(header) else generated
+
+
+def loggable_client_id(client_id: str | None) -> str | None:
+    """Registered ids are long sealed blobs: log a short, still unique, tail of them."""
+    if client_id is None:
+        return None
+    if client_id.startswith("mcp_") and len(client_id) > 40:
+        return f"mcp_…{client_id[-16:]}"
+    return client_id[:200]

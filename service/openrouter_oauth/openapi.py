@@ -1,0 +1,326 @@
+"""The OpenAPI 3.0 description of the HTTP API, served at ``/openapi.json``.
+
+Browser endpoints answer HTML pages and redirects; API endpoints answer JSON,
+and every JSON error has the RFC 6749 shape ``{"error", "error_description"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .settings import Settings
+
+_ERROR = {"$ref": "#/components/schemas/OAuthError"}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _json(schema: dict[str, Any], description: str, **headers: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        response["headers"] = {
+            name: {"schema": {"type": "string"}, "description": text}
+            for name, text in headers.items()
+        }
+    return response
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "Bad request (RFC 6749 error)",
+        401: "Unknown client or bad token",
+        404: "No such endpoint",
+        405: "Method not allowed",
+        413: "Body too large",
+        429: "Rate limited",
+        503: "Store or OpenRouter unavailable; retry",
+    }
+    return {str(s): _json(_ERROR, texts[s]) for s in statuses}
+
+
+def _page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _HTML}
+
+
+def _redirect(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": {"Location": {"schema": {"type": "string"}}}}
+
+
+def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_METADATA_RESPONSES = {"200": _json({"type": "object"}, "Metadata document")}
+_SUFFIX = [{"name": "suffix", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+_SCHEMAS: dict[str, Any] = {
+    "OAuthError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+    },
+    "ClientMetadata": {
+        "type": "object",
+        "required": ["redirect_uris"],
+        "properties": {
+            "redirect_uris": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "client_name": {"type": "string"},
+            "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
+            "grant_types": {"type": "array", "items": {"type": "string"}},
+            "response_types": {"type": "array", "items": {"type": "string"}},
+            "scope": {"type": "string"},
+        },
+    },
+    "ClientInformation": {
+        "type": "object",
+        "required": ["client_id", "redirect_uris", "token_endpoint_auth_method"],
+        "properties": {
+            "client_id": {"type": "string"},
+            "client_id_issued_at": {"type": "integer"},
+            "client_name": {"type": "string"},
+            "redirect_uris": {"type": "array", "items": {"type": "string"}},
+            "token_endpoint_auth_method": {"type": "string", "enum": ["none"]},
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "required": ["grant_type", "code", "client_id", "code_verifier"],
+        "properties": {
+            name: {"type": "string"}
+            for name in (
+                "grant_type",
+                "code",
+                "redirect_uri",
+                "client_id",
+                "code_verifier",
+                "resource",
+            )
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["access_token", "token_type"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "scope": {"type": "string"},
+        },
+    },
+    "Me": {
+        "type": "object",
+        "required": ["id", "name", "username"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "username": {"type": "string"},
+            "usage": {"type": "number", "nullable": True},
+            "balance": {"type": "number", "nullable": True},
+            "label": {"type": "string", "nullable": True},
+            "limit": {"type": "number", "nullable": True},
+            "limit_remaining": {"type": "number", "nullable": True},
+            "limit_reset": {"type": "string", "nullable": True},
+            "is_free_tier": {"type": "boolean", "nullable": True},
+            "expires_at": {"type": "string", "nullable": True},
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
+    },
+}
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    status = {"$ref": "#/components/schemas/Status"}
+    token_body = {"$ref": "#/components/schemas/TokenRequest"}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "OpenRouter OAuth Provider",
+            "version": __version__,
+            "description": "An MCP-compliant OAuth 2.1 authorization server in front of "
+            "OpenRouter's PKCE flow.",
+        },
+        "servers": [{"url": settings.issuer_url}],
+        "paths": {
+            "/.well-known/oauth-authorization-server": {
+                "get": {
+                    "summary": "Authorization server metadata (RFC 8414)",
+                    "responses": _METADATA_RESPONSES,
+                }
+            },
+            "/.well-known/oauth-authorization-server/{suffix}": {
+                "get": {
+                    "summary": "The same document at a path suffix",
+                    "parameters": _SUFFIX,
+                    "responses": _METADATA_RESPONSES,
+                }
+            },
+            "/.well-known/oauth-protected-resource": {
+                "get": {
+                    "summary": "Protected resource metadata (RFC 9728)",
+                    "responses": _METADATA_RESPONSES,
+                }
+            },
+            "/.well-known/oauth-protected-resource/{suffix}": {
+                "get": {
+                    "summary": "The same document at a path suffix",
+                    "parameters": _SUFFIX,
+                    "responses": _METADATA_RESPONSES,
+                }
+            },
+            "/register": {
+                "post": {
+                    "summary": "Dynamic client registration (RFC 7591)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ClientMetadata"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json(
+                            {"$ref": "#/components/schemas/ClientInformation"}, "Registered"
+                        ),
+                        **_errors(400, 413, 429),
+                    },
+                }
+            },
+            "/authorize": {
+                "get": {
+                    "summary": "Start authorization: the consent page",
+                    "parameters": [
+                        _query("response_type", "code", True),
+                        _query("client_id", "registered id, domain, or CIMD URL", True),
+                        _query("redirect_uri", "one of the client's redirect URIs"),
+                        _query("code_challenge", "PKCE S256 challenge", True),
+                        _query("code_challenge_method", "S256", True),
+                        _query("state", "echoed back"),
+                        _query("scope", "recorded"),
+                        _query("resource", "RFC 8707 resource indicator"),
+                    ],
+                    "responses": {
+                        "200": _page("Consent page"),
+                        "303": _redirect("Error redirect to the client"),
+                        "400": _page("The client or redirect URI is not trusted"),
+                        "429": _page("Rate limited"),
+                    },
+                },
+                "post": {
+                    "summary": "The consent decision",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["ticket", "action"],
+                                    "properties": {
+                                        "ticket": {"type": "string"},
+                                        "action": {"type": "string", "enum": ["approve", "deny"]},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "303": _redirect("To OpenRouter, or access_denied"),
+                        "400": _page("Expired or invalid page"),
+                        "403": _page("Cross-site request refused"),
+                        "409": _page("Already answered"),
+                        "413": _page("Body too large"),
+                        "429": _page("Rate limited"),
+                        "503": _page("Store unavailable"),
+                    },
+                },
+            },
+            "/callback": {
+                "get": {
+                    "summary": "OpenRouter's return",
+                    "parameters": [
+                        _query("session", "the pending authorization", True),
+                        _query("code", "OpenRouter's code"),
+                        _query("error", "OpenRouter's error"),
+                    ],
+                    "responses": {
+                        "302": _redirect("To the client with code, state and iss"),
+                        "400": _page("Expired or used link"),
+                        "503": _page("Store unavailable"),
+                    },
+                }
+            },
+            "/token": {
+                "post": {
+                    "summary": "Redeem a code for the OpenRouter key",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/x-www-form-urlencoded": {"schema": token_body},
+                            "application/json": {"schema": token_body},
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Token"}, "The key"),
+                        **_errors(400, 401, 413, 429, 503),
+                    },
+                }
+            },
+            "/me": {
+                "get": {
+                    "summary": "Check an OpenRouter key and describe it",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Me"}, "Key information"),
+                        "401": _json(
+                            _ERROR,
+                            "Missing or invalid key",
+                            **{"WWW-Authenticate": "Bearer challenge"},
+                        ),
+                        **_errors(503),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": _json(status, "Alive")}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness (the store answers)",
+                    "responses": {"200": _json(status, "Ready"), "503": _json(status, "Not ready")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI document")},
+                }
+            },
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -114,7 +114,7 @@ class ClientResolver:
             client_id,
             "registered",
             clean_name(data.get("n"), "Unnamed client"),
-            identity="registered with this server",
+            identity="a name the application gave itself (not verified)",
             redirect_uris=uris,
         )
 

@@ -22,6 +22,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from openrouter_oauth import pkce
 from tests.harness import REPO, authorize_url, query_of
+from tests.integration.flows import Grant
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", REPO / "build" / "artifacts"))
 CHROMIUM_ARGS = [
@@ -130,16 +131,10 @@ async def test_approve_in_a_real_browser(chromium, browser_service, client_app, 
         params = query_of(page.url)
         assert params["state"] == ["st-123"] and params["iss"] == [service.url]
 
-        token = await http.post(
-            f"{service.url}/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": params["code"][0],
-                "client_id": client_id,
-                "redirect_uri": f"{client_app.url}/callback",
-                "code_verifier": verifier,
-            },
+        grant = Grant(
+            service.url, client_id, params["code"][0], verifier, f"{client_app.url}/callback"
         )
+        token = await grant.redeem(http)
         assert token.status_code == 200
         key = token.json()["access_token"]
         me = await http.get(f"{service.url}/me", headers={"Authorization": f"Bearer {key}"})

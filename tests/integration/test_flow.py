@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import httpx
-
 from openrouter_oauth import pkce
-from tests.harness import Browser, Service, authorize_url, query_of
+from tests.harness import Browser, authorize_url, query_of
 
-REDIRECT = "http://127.0.0.1:5555/callback"
-
-
-async def register(http: httpx.AsyncClient, service: Service, **metadata: object) -> dict:
-    body = {"redirect_uris": [REDIRECT], "client_name": "Test Client", **metadata}
-    response = await http.post(f"{service.url}/register", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+from .flows import REDIRECT, Grant, register
 
 
 async def test_full_flow_gives_the_client_a_working_key(http, browser: Browser, service, fake):
-    client = await register(http, service)
+    client_id = await register(http, service.url)
     verifier = pkce.new_verifier()
     url = authorize_url(
         service.url,
-        client["client_id"],
+        client_id,
         REDIRECT,
         pkce.s256(verifier),
         resource=service.url,
@@ -35,16 +26,8 @@ async def test_full_flow_gives_the_client_a_working_key(http, browser: Browser, 
     assert params["iss"] == [service.url]
     assert len(params["code"]) == 1
 
-    token = await http.post(
-        f"{service.url}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": params["code"][0],
-            "redirect_uri": REDIRECT,
-            "client_id": client["client_id"],
-            "code_verifier": verifier,
-            "resource": service.url,
-        },
+    token = await Grant(service.url, client_id, params["code"][0], verifier).redeem(
+        http, resource=service.url
     )
     assert token.status_code == 200, token.text
     assert token.headers["cache-control"] == "no-store"
@@ -52,6 +35,8 @@ async def test_full_flow_gives_the_client_a_working_key(http, browser: Browser, 
     assert body["token_type"] == "Bearer"
     assert body["access_token"].startswith("sk-or-v1-")
     assert body["scope"] == "openrouter"
+    assert fake.auth_queries[-1]["key_label"] == "Test Client"
+    assert fake.exchange_bodies[-1]["code_challenge_method"] == "S256"
 
     me = await http.get(
         f"{service.url}/me", headers={"Authorization": f"Bearer {body['access_token']}"}

@@ -1,0 +1,1 @@
+"""The kopf operator that reconciles OAuthProvider resources into the service's configuration."""

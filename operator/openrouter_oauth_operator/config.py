@@ -1,0 +1,35 @@
+"""The operator's own settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    default_deployment: str = "openrouter-oauth"
+    resync_seconds: float = 30.0
+    namespace: str = "default"
+
+
+def load_config(env: Mapping[str, str]) -> OperatorConfig:
+    raw = env.get("RESYNC_SECONDS", "30")
+    try:
+        resync = float(raw)
+    except ValueError:
+        raise ConfigError(f"RESYNC_SECONDS must be a number, got {raw!r}") from None
+    if not 1 <= resync <= 3600:
+        raise ConfigError(f"RESYNC_SECONDS must be between 1 and 3600, got {raw!r}")
+    deployment = env.get("DEFAULT_DEPLOYMENT", "openrouter-oauth")
+    if not deployment:
+        raise ConfigError("DEFAULT_DEPLOYMENT must not be empty")
+    return OperatorConfig(
+        default_deployment=deployment,
+        resync_seconds=resync,
+        namespace=env.get("WATCH_NAMESPACE") or "default",
+    )

@@ -1,0 +1,100 @@
+"""The few Kubernetes API calls the operator makes, with the credentials kopf logged in with.
+
+kopf ships no general-purpose client; this one speaks JSON over httpx (already a
+dependency of the service) and understands exactly the verbs the RBAC grants.
+"""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kopf
+
+from .reconcile import GROUP, PLURAL, VERSION
+
+
+class KubeError(Exception):
+    """The API answered with an unexpected error; kopf retries the handler."""
+
+
+def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
+    if info.insecure:
+        return False
+    context = ssl.create_default_context(
+        cafile=info.ca_path, cadata=info.ca_data.decode() if info.ca_data else None
+    )
+    if info.certificate_path or info.certificate_data:
+        cert, key = info.certificate_path, info.private_key_path
+        folder = Path(tempfile.mkdtemp(prefix="kube-"))
+        if info.certificate_data:
+            cert = str(folder / "cert.pem")
+            Path(cert).write_bytes(info.certificate_data)
+        if info.private_key_data:
+            key = str(folder / "key.pem")
+            Path(key).write_bytes(info.private_key_data)
+        context.load_cert_chain(cert, key)
+    return context
+
+
+class Kube:
+    def __init__(self, info: kopf.ConnectionInfo) -> None:
+        headers = {"Accept": "application/json"}
+        if info.token:
+            headers["Authorization"] = f"Bearer {info.token}"
+        auth = (info.username, info.password) if info.username and info.password else None
+        self._http = httpx.AsyncClient(
+            base_url=info.server,
+            headers=headers,
+            auth=auth,
+            verify=_ssl_context(info),
+            timeout=10,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(
+        self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise KubeError(f"{method} {path}: {type(exc).__name__}") from None
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 400:
+            raise KubeError(f"{method} {path}: HTTP {response.status_code} {response.text[:200]}")
+        return response.json() if response.content else {}
+
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """The object, or None if it does not exist."""
+        return await self._call("GET", path, missing_ok=True)
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._call("POST", path, json=body)
+
+    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._call(
+            "PATCH", path, json=body, headers={"Content-Type": "application/merge-patch+json"}
+        )
+
+    async def delete(self, path: str) -> None:
+        """Delete the object; one already gone is fine."""
+        await self._call("DELETE", path, missing_ok=True)
+
+
+def secrets_path(namespace: str, name: str = "") -> str:
+    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+
+
+def deployment_path(namespace: str, name: str) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+
+
+def provider_path(namespace: str, name: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"

@@ -1,0 +1,25 @@
+"""The OAuthProvider examples in the README are valid against the CRD."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import yaml
+
+from tests.harness import REPO
+
+from .conftest import SCHEMA
+
+
+def test_readme_examples_match_the_crd():
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    examples = [
+        doc
+        for block in blocks
+        for doc in yaml.safe_load_all(block)
+        if doc and doc.get("kind") == "OAuthProvider"
+    ]
+    assert len(examples) >= 2
+    for example in examples:
+        jsonschema.validate(example, SCHEMA)

@@ -13,6 +13,7 @@ from sanic.handlers import ErrorHandler
 from . import logs, metrics
 from .clients import ClientResolver
 from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
+from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher
 from .openapi import openapi_document
 from .ratelimit import RateLimiter
@@ -150,6 +151,11 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         app.ctx.state = StateStore(app.ctx.store, app.ctx.sealer, settings.state_ttl_seconds)
         app.ctx.upstream = OpenRouter(
             settings.openrouter_base_url, timeout=settings.upstream_timeout_seconds
+        )
+        app.ctx.key_info = KeyInfoCache(
+            app.ctx.upstream.key_info,
+            ttl=settings.me_cache_seconds,
+            negative_ttl=settings.me_negative_cache_seconds,
         )
         app.ctx.documents = MetadataDocumentFetcher()
         app.ctx.clients = ClientResolver(app.ctx.sealer, app.ctx.documents)

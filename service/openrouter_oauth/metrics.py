@@ -61,6 +61,11 @@ AUTHORIZATIONS = Counter(
     ["event"],
 )
 CODES_REDEEMED = Counter("openrouter_oauth_codes_redeemed_total", "Codes exchanged for keys.")
+ME_CACHE = Counter(
+    "openrouter_oauth_me_cache_total",
+    "/me key checks by cache result: hit, miss (asked OpenRouter), shared (joined a pending miss).",
+    ["result"],
+)
 RATE_LIMITED = Counter(
     "openrouter_oauth_rate_limited_total", "Requests refused with 429.", ["route"]
 )

@@ -65,6 +65,8 @@ class Settings:
     rate_limits: tuple[RateLimit, ...] = ()
     trusted_proxies: int = 0
     shutdown_timeout_seconds: float = 10.0
+    me_cache_seconds: float = 10.0
+    me_negative_cache_seconds: float = 2.0
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -106,6 +108,12 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "proxies in front (ingress) whose X-Forwarded-For names the client address",
     ),
     ("SHUTDOWN_TIMEOUT_SECONDS", "10", "on SIGTERM, how long in-flight requests may finish"),
+    (
+        "ME_CACHE_SECONDS",
+        "10",
+        "how long /me reuses a key check (a revoked key stays valid that long); 0 disables",
+    ),
+    ("ME_NEGATIVE_CACHE_SECONDS", "2", "how long /me remembers a rejected key"),
 )
 
 
@@ -248,4 +256,6 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         rate_limits=_rate_limits(env),
         trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0, 0, 10)),
         shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0, 300),
+        me_cache_seconds=_number(env, "ME_CACHE_SECONDS", 10.0, 0, 300),
+        me_negative_cache_seconds=_number(env, "ME_NEGATIVE_CACHE_SECONDS", 2.0, 0, 60),
     )

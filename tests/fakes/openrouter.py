@@ -255,6 +255,8 @@ class FakeOpenRouter:
                         legacy=parts.path == "/api/v1/auth/key",
                     )
                     self._json(status, body)
+                elif parts.path == "/":
+                    self._send(200, b"fake OpenRouter", "text/plain")
                 elif parts.path == "/api/v1/auth/keys":
                     self._json(405, {"error": {"code": 405, "message": "Method not allowed"}})
                 else:

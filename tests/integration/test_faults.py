@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import httpx
@@ -19,6 +20,14 @@ def own_etcd():
     server = EtcdServer().start()
     yield server
     server.destroy()
+
+
+async def ready_again(http, url: str, within: float) -> None:
+    """Recovery needs no restart; it is bounded by the store's reconnect backoff (1 s)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (await http.get(f"{url}/readyz")).status_code != 200:
+        assert asyncio.get_running_loop().time() < deadline, "not ready again after etcd returned"
+        await asyncio.sleep(0.1)
 
 
 async def test_etcd_outage_answers_503_and_recovers(own_etcd, fake):
@@ -56,7 +65,7 @@ async def test_etcd_outage_answers_503_and_recovers(own_etcd, fake):
             assert during.headers["content-type"].startswith("text/html")
 
             own_etcd.start()
-            assert (await http.get(f"{service.url}/readyz")).status_code == 200
+            await ready_again(http, service.url, within=5)
             # Both flows written before the outage finish after it.
             assert (await before.redeem(http)).status_code == 200
             code = await code_from(http, callback)

@@ -218,3 +218,29 @@ async def test_consent_page_form_is_plain_html(http, service):
     assert "<script" not in page.text
     assert set(form_fields(page.text)) == {"ticket"}
     assert 'name="viewport"' in page.text and 'lang="en"' in page.text
+
+
+async def test_concurrent_checks_of_one_key_make_one_upstream_call(start_service, fake):
+    service = start_service(store="memory")
+    key = fake.issue_key()
+    before = fake.requests["/api/v1/key"]
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=60)) as http:
+        responses = await asyncio.gather(
+            *(
+                http.get(f"{service.url}/me", headers={"Authorization": f"Bearer {key}"})
+                for _ in range(50)
+            )
+        )
+    assert {r.status_code for r in responses} == {200}
+    assert fake.requests["/api/v1/key"] - before == 1
+
+
+async def test_a_revoked_key_is_refused_once_the_cache_window_passes(http, start_service, fake):
+    service = start_service(store="memory", ME_CACHE_SECONDS="1")
+    key = fake.issue_key()
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await http.get(f"{service.url}/me", headers=headers)).status_code == 200
+    fake.revoke(key)
+    assert (await http.get(f"{service.url}/me", headers=headers)).status_code == 200
+    await asyncio.sleep(1.2)
+    assert (await http.get(f"{service.url}/me", headers=headers)).status_code == 401

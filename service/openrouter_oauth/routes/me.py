@@ -39,7 +39,7 @@ async def me(request: Request) -> HTTPResponse:
     if scheme.lower() != "bearer" or not key or len(key) > MAX_KEY_LENGTH or " " in key:
         return _unauthorized(request, InvalidToken("the Authorization header is malformed"))
     try:
-        info = await request.app.ctx.upstream.key_info(key)
+        info = await request.app.ctx.key_info.get(key)
     except InvalidKey:
         return _unauthorized(request, InvalidToken("the key is invalid or revoked"))
     except UpstreamUnavailable:

@@ -22,6 +22,15 @@ from ..settings import EtcdSettings
 from .base import StoreUnavailable
 
 LEASE_SHARE_SECONDS = 10
+# gRPC's default reconnect backoff grows to 120 s, which would keep the service failing
+# long after etcd is back; retry the connection at least every second instead.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+)
 
 _FAILURES = (aetcd.exceptions.ClientError, grpc.RpcError, asyncio.TimeoutError, OSError)
 
@@ -72,9 +81,11 @@ class _Client(aetcd.Client):
             if self._connected.is_set():
                 return
             if self._credentials is None:
-                self.channel = aetcd.rpc.insecure_channel(self._target)
+                self.channel = aetcd.rpc.insecure_channel(self._target, CHANNEL_OPTIONS)
             else:
-                self.channel = aetcd.rpc.secure_channel(self._target, self._credentials)
+                self.channel = aetcd.rpc.secure_channel(
+                    self._target, self._credentials, CHANNEL_OPTIONS
+                )
             if self._username is not None:
                 auth = aetcd.rpc.AuthStub(self.channel)
                 request = aetcd.rpc.AuthenticateRequest(

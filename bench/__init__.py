@@ -1,0 +1,1 @@
+"""Benchmarks: whole login flows and token checks against the service, a floor and a ceiling."""

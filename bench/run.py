@@ -1,0 +1,485 @@
+"""Benchmark whole login flows and token checks: the service against a floor and a ceiling.
+
+    .venv/bin/python -m bench.run [--workers 1,2] [--flows 2000] [--concurrency 32]
+
+Starts its own etcd, the fake OpenRouter (its own process) and, for each worker
+count, the floor app then the service as it ships (``openrouter-oauth serve``),
+all on 127.0.0.1. Every flow is checked (a flow that ends without a working key
+is an error). Prints a table and writes JSON to bench/results/. Bounded by
+--flows and --max-seconds; every process it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import aiohttp
+import httpx
+from tests.harness import REPO, EtcdServer, free_port, wait_until_healthy
+
+from openrouter_oauth import pkce
+
+TICKET = re.compile(r'name="ticket" value="([^"]+)"')
+REDIRECT = "http://127.0.0.1:5555/cb"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- processes -----------------------------------------------------------------
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children[ppid].append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextmanager
+def started(args: list[str], env: dict[str, str], health: str):
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_until_healthy(health, process, timeout=30)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def etcd_requests(endpoint: str) -> float:
+    text = httpx.get(f"{endpoint}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("grpc_server_handled_total{")
+    )
+
+
+# -- load ------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    completed: int = 0
+
+
+async def timed(results: Results, step: str, request: Any) -> aiohttp.ClientResponse:
+    start = time.perf_counter()
+    response = await request
+    await response.read()
+    results.latencies[step].append(time.perf_counter() - start)
+    return response
+
+
+async def one_flow(
+    http: aiohttp.ClientSession, base: str, openrouter: str, results: Results
+) -> None:
+    """register → authorize → consent → OpenRouter → callback → token → /me, checked."""
+    verifier = pkce.new_verifier()
+    r = await timed(
+        results,
+        "register",
+        http.post(f"{base}/register", json={"client_name": "bench", "redirect_uris": [REDIRECT]}),
+    )
+    client_id = (await r.json())["client_id"]
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "code_challenge": pkce.s256(verifier),
+            "code_challenge_method": "S256",
+            "state": "s",
+        }
+    )
+    r = await timed(results, "authorize", http.get(f"{base}/authorize?{query}"))
+    ticket = TICKET.search(await r.text()).group(1)
+    cookies = {k: v.value for k, v in r.cookies.items()}
+    r = await timed(
+        results,
+        "consent",
+        http.post(
+            f"{base}/authorize",
+            data={"ticket": ticket, "action": "approve"},
+            cookies=cookies,
+            allow_redirects=False,
+        ),
+    )
+    auth = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
+    r = await timed(
+        results,
+        "openrouter",
+        http.post(
+            f"{openrouter}/auth/approve",
+            data={
+                "callback_url": auth["callback_url"],
+                "code_challenge": auth["code_challenge"],
+                "method": "S256",
+                "key_label": auth["key_label"],
+                "decision": "approve",
+            },
+            allow_redirects=False,
+        ),
+    )
+    r = await timed(results, "callback", http.get(r.headers["Location"], allow_redirects=False))
+    code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
+    r = await timed(
+        results,
+        "token",
+        http.post(
+            f"{base}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": client_id,
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+        ),
+    )
+    key = (await r.json())["access_token"]
+    r = await timed(
+        results, "me", http.get(f"{base}/me", headers={"Authorization": f"Bearer {key}"})
+    )
+    if r.status != 200 or (await r.json())["id"] != key[-7:]:
+        raise AssertionError(f"/me answered {r.status}")
+    results.keys.append(key)
+    results.completed += 1
+
+
+async def run_flows(
+    base: str, openrouter: str, flows: int, concurrency: int, max_seconds: float
+) -> tuple[Results, float]:
+    results = Results()
+    todo = iter(range(flows))
+    deadline = time.monotonic() + max_seconds
+
+    async def client(http: aiohttp.ClientSession) -> None:
+        for _ in todo:
+            if time.monotonic() > deadline:
+                return
+            try:
+                await one_flow(http, base, openrouter, results)
+            except Exception as exc:  # a failed flow is an error to report, not a crash
+                results.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    connector = aiohttp.TCPConnector(limit=concurrency * 2)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        return results, time.perf_counter() - start
+
+
+async def run_gets(
+    url: str, headers: list[dict[str, str]], requests: int, concurrency: int
+) -> tuple[list[float], dict[int, int], float]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = defaultdict(int)
+    todo = iter(range(requests))
+
+    async def client(http: aiohttp.ClientSession) -> None:
+        for i in todo:
+            start = time.perf_counter()
+            async with http.get(url, headers=headers[i % len(headers)]) as response:
+                await response.read()
+                statuses[response.status] += 1
+            latencies.append(time.perf_counter() - start)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        return latencies, dict(statuses), time.perf_counter() - start
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    q = statistics.quantiles(values, n=100)
+    return {"p50": q[49] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000}
+
+
+# -- one target --------------------------------------------------------------------
+
+
+def measure_flows(
+    name: str,
+    process: subprocess.Popen[bytes],
+    base: str,
+    etcd: str,
+    openrouter: str,
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], Results]:
+    asyncio.run(run_flows(base, openrouter, args.warmup, args.concurrency, args.max_seconds))
+    pids = process_tree(process.pid)
+    cpu0, etcd0 = cpu_seconds(pids), etcd_requests(etcd)
+    results, elapsed = asyncio.run(
+        run_flows(base, openrouter, args.flows, args.concurrency, args.max_seconds)
+    )
+    cpu1, etcd1 = cpu_seconds(pids), etcd_requests(etcd)
+    done = max(results.completed, 1)
+    return {
+        "target": name,
+        "flows": results.completed,
+        "errors": len(results.errors),
+        "error_samples": results.errors[:5],
+        "flows_per_second": results.completed / elapsed,
+        "cpu_seconds_per_flow": (cpu1 - cpu0) / done,
+        "etcd_requests_per_flow": (etcd1 - etcd0) / done,
+        "step_latency_ms": {step: percentiles(v) for step, v in results.latencies.items()},
+        "peak_rss_mib": {str(pid): round(peak_rss_mib(pid), 1) for pid in pids},
+    }, results
+
+
+def measure_gets(
+    name: str, url: str, headers: list[dict[str, str]], args: argparse.Namespace
+) -> dict[str, Any]:
+    asyncio.run(run_gets(url, headers, min(args.checks, 2000), args.check_concurrency))
+    latencies, statuses, elapsed = asyncio.run(
+        run_gets(url, headers, args.checks, args.check_concurrency)
+    )
+    return {
+        "target": name,
+        "requests": len(latencies),
+        "statuses": statuses,
+        "requests_per_second": len(latencies) / elapsed,
+        **percentiles(latencies),
+    }
+
+
+def bench_workers(
+    workers: int, etcd: EtcdServer, openrouter: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "ISSUER_URL": base,
+        "OPENROUTER_BASE_URL": openrouter,
+        "ETCD_ENDPOINTS": etcd.endpoint,
+        "SECRET": secrets.token_urlsafe(32),
+        "RATE_LIMITS": "off",
+        "ETCD_PREFIX": f"/bench{port}/",
+        "PYTHONPATH": str(REPO),
+    }
+    report: dict[str, Any] = {"workers": workers}
+    floor_cmd = [
+        sys.executable,
+        "-m",
+        "bench.floor",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    with started(floor_cmd, env, f"{base}/hello") as floor:
+        report["floor"], _ = measure_flows("floor", floor, base, etcd.endpoint, openrouter, args)
+        report["hello"] = measure_gets("hello", f"{base}/hello", [{}], args)
+    service_cmd = [
+        sys.executable,
+        "-m",
+        "openrouter_oauth.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    with started(service_cmd, env, f"{base}/healthz") as service:
+        report["service"], results = measure_flows(
+            "service", service, base, etcd.endpoint, openrouter, args
+        )
+        valid = [{"Authorization": f"Bearer {k}"} for k in results.keys[:200]]
+        invalid = [
+            {"Authorization": f"Bearer sk-or-v1-{secrets.token_hex(32)}"}
+            for _ in range(max(1, len(valid) // 9))
+        ]
+        report["me"] = measure_gets("me", f"{base}/me", valid + invalid, args)
+        if args.soak:
+            report["soak"] = soak(service, base, openrouter, args)
+    for name in ("floor", "service"):
+        if not report[name]["flows"]:
+            raise SystemExit(f"{name}: no flow completed: {report[name]['error_samples']}")
+    report["ratios"] = {
+        "flows_vs_floor": report["service"]["flows_per_second"]
+        / report["floor"]["flows_per_second"],
+        "me_vs_hello": report["me"]["requests_per_second"] / report["hello"]["requests_per_second"],
+    }
+    return report
+
+
+def soak(
+    service: subprocess.Popen[bytes], base: str, openrouter: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """RSS of every service process after each block of flows (flat means no leak)."""
+    samples = []
+    done = 0
+    for target in args.soak:
+        results, _ = asyncio.run(
+            run_flows(base, openrouter, target - done, args.concurrency, args.max_seconds * 10)
+        )
+        done = target
+        samples.append(
+            {
+                "flows": done,
+                "errors": len(results.errors),
+                "rss_mib": {str(p): round(rss_mib(p), 1) for p in process_tree(service.pid)},
+            }
+        )
+    return {"samples": samples}
+
+
+# -- report ------------------------------------------------------------------------
+
+
+def table(reports: list[dict[str, Any]]) -> str:
+    lines = [
+        f"{'workers':>7} {'target':>8} {'flows/s':>9} {'errors':>6} {'cpu ms/flow':>11} "
+        f"{'etcd req/flow':>13} {'ratio':>6}"
+    ]
+    for report in reports:
+        for name in ("floor", "service"):
+            r = report[name]
+            ratio = report["ratios"]["flows_vs_floor"] if name == "service" else 1.0
+            lines.append(
+                f"{report['workers']:>7} {name:>8} {r['flows_per_second']:>9.1f} "
+                f"{r['errors']:>6} {r['cpu_seconds_per_flow'] * 1000:>11.2f} "
+                f"{r['etcd_requests_per_flow']:>13.2f} {ratio:>6.2f}"
+            )
+    lines.append("")
+    lines.append(
+        f"{'workers':>7} {'target':>8} {'req/s':>9} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'ratio':>6}"
+    )
+    for report in reports:
+        for name in ("hello", "me"):
+            r = report[name]
+            ratio = report["ratios"]["me_vs_hello"] if name == "me" else 1.0
+            lines.append(
+                f"{report['workers']:>7} {name:>8} {r['requests_per_second']:>9.0f} "
+                f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['p99']:>7.2f} {ratio:>6.2f}"
+            )
+    if len(reports) > 1:
+        one, two = reports[0]["service"], reports[-1]["service"]
+        lines.append("")
+        lines.append(
+            f"scaling {reports[-1]['workers']} vs {reports[0]['workers']} workers: "
+            f"{two['flows_per_second'] / one['flows_per_second']:.2f}x flows/s"
+        )
+    lines.append("")
+    lines.append(
+        "service step latency (ms, last run): "
+        + ", ".join(
+            f"{step} p50 {v['p50']:.1f}/p95 {v['p95']:.1f}/p99 {v['p99']:.1f}"
+            for step, v in reports[-1]["service"]["step_latency_ms"].items()
+        )
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
+    parser.add_argument("--flows", type=int, default=2000, help="measured flows per target")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured flows first")
+    parser.add_argument("--concurrency", type=int, default=32, help="simulated clients")
+    parser.add_argument("--checks", type=int, default=20000, help="token checks (/me)")
+    parser.add_argument("--check-concurrency", type=int, default=64)
+    parser.add_argument("--max-seconds", type=float, default=120, help="cap per measured run")
+    parser.add_argument(
+        "--soak",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=None,
+        help="after the runs, flows at which to sample RSS, e.g. 10000,50000",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="JSON output file")
+    args = parser.parse_args()
+    etcd = EtcdServer().start()
+    fake_port = free_port()
+    openrouter = f"http://127.0.0.1:{fake_port}"
+    fake_cmd = [sys.executable, "-m", "tests.fakes.openrouter", "--port", str(fake_port)]
+    try:
+        with started(fake_cmd, {**os.environ, "PYTHONPATH": str(REPO)}, f"{openrouter}/") as fake:
+            reports = [
+                bench_workers(int(w), etcd, openrouter, args) for w in args.workers.split(",")
+            ]
+            fake_rss = peak_rss_mib(fake.pid)
+        etcd_rss = peak_rss_mib(etcd.process.pid) if etcd.process else 0.0
+    finally:
+        etcd.destroy()
+    output = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "args": {k: v for k, v in vars(args).items() if k != "out"},
+        "cpus": os.cpu_count(),
+        "runs": reports,
+        "peak_rss_mib": {"fake_openrouter": fake_rss, "etcd": etcd_rss},
+    }
+    out = args.out or REPO / "bench" / "results" / f"bench-{int(time.time())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(output, indent=2))
+    print(table(reports))
+    print(f"\nJSON: {out}")
+    return 1 if any(r[t]["errors"] for r in reports for t in ("floor", "service")) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

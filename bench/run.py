@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import httpx
 from tests.harness import REPO, EtcdServer, free_port, wait_until_healthy
+from tests.integration.flows import Grant
 
 from openrouter_oauth import pkce
 
@@ -183,20 +184,8 @@ async def one_flow(
     )
     r = await timed(results, "callback", http.get(r.headers["Location"], allow_redirects=False))
     code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
-    r = await timed(
-        results,
-        "token",
-        http.post(
-            f"{base}/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "client_id": client_id,
-                "redirect_uri": REDIRECT,
-                "code_verifier": verifier,
-            },
-        ),
-    )
+    form = Grant(base, client_id, code, verifier, REDIRECT).form()
+    r = await timed(results, "token", http.post(f"{base}/token", data=form))
     key = (await r.json())["access_token"]
     r = await timed(
         results, "me", http.get(f"{base}/me", headers={"Authorization": f"Bearer {key}"})
@@ -456,7 +445,7 @@ def main() -> int:
     etcd = EtcdServer().start()
     fake_port = free_port()
     openrouter = f"http://127.0.0.1:{fake_port}"
-    fake_cmd = [sys.executable, "-m", "tests.fakes.openrouter", "--port", str(fake_port)]
+    fake_cmd = [sys.executable, "-m", "bench.fake_openrouter", "--port", str(fake_port)]
     try:
         with started(fake_cmd, {**os.environ, "PYTHONPATH": str(REPO)}, f"{openrouter}/") as fake:
             reports = [

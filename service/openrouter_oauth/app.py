@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from sanic import HTTPResponse, Request, Sanic, empty
 from sanic.exceptions import SanicException
@@ -41,11 +40,12 @@ REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 16 * 1024
 CORS_PATHS = ("/register", "/token", "/me")
 CORS_PREFIXES = ("/.well-known/",)
-_CORS = {
-    "Access-Control-Allow-Origin": "*",
+# Answers need only the origin and exposed headers; the rest is for preflights.
+_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "WWW-Authenticate"}
+_PREFLIGHT = {
+    **_CORS,
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
-    "Access-Control-Expose-Headers": "WWW-Authenticate",
     "Access-Control-Max-Age": "86400",
 }
 # Route name -> the rate limit it counts against.
@@ -170,16 +170,16 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     async def start(request: Request) -> HTTPResponse | None:
         request.ctx.started = time.perf_counter()
         request.ctx.request_id = logs.request_id(
-            request.headers.get("x-request-id"), uuid.uuid4().hex
+            request.headers.get("x-request-id"), logs.new_request_id()
         )
         if request.method == "OPTIONS" and _is_cors_path(request.path):
-            return empty(status=204, headers=_CORS)
+            return empty(status=204, headers=_PREFLIGHT)
         return _rate_limit(request)
 
     @app.on_response
     async def finish(request: Request, response: HTTPResponse) -> None:
         if not hasattr(request.ctx, "request_id"):  # refused before the request middleware
-            request.ctx.request_id = uuid.uuid4().hex
+            request.ctx.request_id = logs.new_request_id()
         response.headers["X-Request-ID"] = request.ctx.request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if _is_cors_path(request.path):
@@ -219,17 +219,14 @@ def _record(request: Request, response: HTTPResponse) -> None:
     route = route_name(request)
     status = response.status
     outcome = getattr(request.ctx, "outcome", None) or ("ok" if status < 400 else f"http_{status}")
-    metrics.REQUESTS.labels(route, str(status), outcome).inc()
-    metrics.REQUEST_SECONDS.labels(route).observe(duration)
-    logs.access.info(
-        "request",
-        extra={
-            "method": request.method,
-            "route": route,
-            "status": status,
-            "outcome": outcome,
-            "duration_ms": round(duration * 1000, 2),
-            "request_id": request.ctx.request_id,
-            "client_id": logs.loggable_client_id(getattr(request.ctx, "client_id", None)),
-        },
+    metrics.requests(route, status, outcome).inc()
+    metrics.request_seconds(route).observe(duration)
+    logs.access(
+        method=request.method,
+        route=route,
+        status=status,
+        outcome=outcome,
+        duration_ms=round(duration * 1000, 2),
+        request_id=request.ctx.request_id,
+        client_id=logs.loggable_client_id(getattr(request.ctx, "client_id", None)),
     )

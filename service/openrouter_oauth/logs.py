@@ -3,13 +3,20 @@
 Nothing that a request carries goes into a log except its method, route name,
 status, request id and client id: never a code, verifier, key, ticket, state or
 secret (a test greps a whole flow's log for them).
+
+The request line is written directly rather than through :mod:`logging`: it runs
+on every request, and the logging machinery (records, caller lookup, handler
+locks) was a fifth of the cost of a cached /me check. It has the same shape as
+every other line.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import sys
 import time
 from typing import Any
@@ -17,14 +24,35 @@ from typing import Any
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
-access = logging.getLogger("openrouter_oauth.access")
+# Request ids: a random per-process prefix and a counter. Unique, cheap, and not secret.
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+
+
+def _timestamp(now: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+def access(**fields: Any) -> None:
+    """Write the one line for a finished request."""
+    line = {
+        "time": _timestamp(time.time()),
+        "level": "info",
+        "logger": "openrouter_oauth.access",
+        "message": "request",
+        **fields,
+    }
+    sys.stdout.write(json.dumps(line) + "\n")
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -7,6 +7,7 @@ sum over all of them (prometheus_client's multiprocess mode).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import AsyncIterator
@@ -69,6 +70,17 @@ ME_CACHE = Counter(
 RATE_LIMITED = Counter(
     "openrouter_oauth_rate_limited_total", "Requests refused with 429.", ["route"]
 )
+
+
+# Label sets are few and fixed (routes x statuses x OAuth error codes): look each up once.
+@functools.lru_cache(maxsize=1024)
+def requests(route: str, status: int, outcome: str) -> Counter:
+    return REQUESTS.labels(route, str(status), outcome)
+
+
+@functools.lru_cache(maxsize=64)
+def request_seconds(route: str) -> Histogram:
+    return REQUEST_SECONDS.labels(route)
 
 
 @asynccontextmanager

@@ -60,40 +60,33 @@ def _callback_allowed(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1")
 
 
-class FakeOpenRouter:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(status: int, body: dict[str, Any]) -> Answer:
+    return Answer(status, json.dumps(body).encode())
+
+
+def _error(status: int, message: str) -> Answer:
+    return _json(status, {"error": {"code": status, "message": message}})
+
+
+class OpenRouterContract:
+    """The state and behaviour of OpenRouter's OAuth API, independent of any HTTP server."""
+
+    def __init__(self) -> None:
         self.clock: Callable[[], float] = time.time
         self.codes: dict[str, _Code] = {}
         self.keys: dict[str, _Key] = {}
         self.requests: Counter[str] = Counter()
         self.exchange_bodies: list[dict[str, Any]] = []
         self.auth_queries: list[dict[str, str]] = []
-        self._faults: dict[str, list[str | int | float]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeOpenRouter:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail_next(self, path: str, *faults: str | int | float) -> None:
-        """Make the next requests to ``path`` fail, one fault each: an HTTP status,
-        ``"drop"`` (close without answering), ``"malformed"`` (200 with broken JSON),
-        or a number of seconds to stall before answering normally."""
-        with self._lock:
-            self._faults.setdefault(path, []).extend(faults)
 
     def issue_key(self, label: str = "test", limit: float | None = None) -> str:
         key = "sk-or-v1-" + secrets.token_hex(32)
@@ -109,7 +102,53 @@ class FakeOpenRouter:
         with self._lock:
             self.keys.pop(key, None)
 
-    # -- protocol -------------------------------------------------------------
+    def handle(self, method: str, path: str, query: str, authorization: str, body: bytes) -> Answer:
+        """Answer one request as OpenRouter would."""
+        self.count(path)
+        if path == "/api/v1/auth/keys":
+            if method != "POST":
+                return _error(405, "Method not allowed")
+            try:
+                return _json(*self._exchange(json.loads(body)))
+            except ValueError:
+                return _error(400, "Invalid JSON body")
+        if method == "POST" and path == "/auth/approve":
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            return Answer(302, b"", "text/plain", {"Location": self._approve(form)})
+        if method != "GET":
+            return _error(405, "Method not allowed")
+        if path == "/auth":
+            return self._auth_page({k: v[0] for k, v in parse_qs(query).items()})
+        if path in ("/api/v1/key", "/api/v1/auth/key"):
+            return _json(*self._key_info(authorization, legacy=path == "/api/v1/auth/key"))
+        if path == "/":
+            return Answer(200, b"fake OpenRouter", "text/plain")
+        return _error(404, "Not found")
+
+    def _auth_page(self, query: dict[str, str]) -> Answer:
+        self.auth_queries.append(query)
+        callback = query.get("callback_url", "")
+        if not _callback_allowed(callback) or not query.get("code_challenge"):
+            return Answer(400, b"<p>Invalid callback_url or code_challenge</p>", "text/html")
+        fields = {
+            "callback_url": callback,
+            "code_challenge": query["code_challenge"],
+            "method": query.get("code_challenge_method", "plain"),
+            "state": query.get("state", ""),
+            "key_label": query.get("key_label", ""),
+        }
+        hidden = "".join(
+            f'<input type="hidden" name="{n}" value="{html.escape(v)}">' for n, v in fields.items()
+        )
+        page = (
+            f"<!doctype html><title>OpenRouter</title><h1>Authorize "
+            f"{html.escape(fields['key_label'])}</h1>"
+            f'<form method="post" action="/auth/approve">{hidden}'
+            f'<label>Credit limit <input name="limit" value=""></label>'
+            f'<button name="decision" value="approve">Authorize</button>'
+            f'<button name="decision" value="deny">Cancel</button></form>'
+        )
+        return Answer(200, page.encode(), "text/html; charset=utf-8")
 
     def _approve(self, form: dict[str, str]) -> str:
         """Create a code and return where the browser goes next."""
@@ -188,6 +227,39 @@ class FakeOpenRouter:
             }
         }
 
+
+class FakeOpenRouter(OpenRouterContract):
+    """The contract on a real HTTP server (in a thread), with faults tests can inject."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__()
+        self._faults: dict[str, list[str | int | float]] = {}
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeOpenRouter:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, path: str, *faults: str | int | float) -> None:
+        """Make the next requests to ``path`` fail, one fault each: an HTTP status,
+        ``"drop"`` (close without answering), ``"malformed"`` (200 with broken JSON),
+        or a number of seconds to stall before answering normally."""
+        with self._lock:
+            self._faults.setdefault(path, []).extend(faults)
+
     def _take_fault(self, path: str) -> str | int | float | None:
         with self._lock:
             queue = self._faults.get(path)
@@ -202,109 +274,45 @@ class FakeOpenRouter:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-            def _send(
-                self,
-                status: int,
-                body: bytes,
-                content_type: str,
-                headers: dict[str, str] | None = None,
-            ) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
+            def _send(self, answer: Answer) -> None:
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.body)))
+                for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(answer.body)
 
-            def _json(self, status: int, body: dict[str, Any]) -> None:
-                self._send(status, json.dumps(body).encode(), "application/json")
-
-            def _body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-            def _faulted(self, path: str) -> bool:
-                fault = fake._take_fault(path)
-                if fault is None:
-                    return False
+            def _serve(self, method: str) -> None:
+                parts = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fault = fake._take_fault(parts.path)
                 if fault == "drop":
+                    fake.count(parts.path)
                     self.close_connection = True
                     self.connection.shutdown(2)
-                    return True
+                    return
                 if fault == "malformed":
-                    self._send(200, b'{"key": "sk-or-', "application/json")
-                    return True
+                    fake.count(parts.path)
+                    self._send(Answer(200, b'{"key": "sk-or-'))
+                    return
+                if isinstance(fault, int):
+                    fake.count(parts.path)
+                    self._send(_error(fault, "Injected"))
+                    return
                 if isinstance(fault, float):
                     time.sleep(fault)
-                    return False
-                self._json(int(fault), {"error": {"code": int(fault), "message": "Injected"}})
-                return True
+                self._send(
+                    fake.handle(
+                        method, parts.path, parts.query, self.headers.get("Authorization", ""), body
+                    )
+                )
 
             def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                fake.count(parts.path)
-                if self._faulted(parts.path):
-                    return
-                if parts.path == "/auth":
-                    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                    fake.auth_queries.append(query)
-                    self._auth_page(query)
-                elif parts.path in ("/api/v1/key", "/api/v1/auth/key"):
-                    status, body = fake._key_info(
-                        self.headers.get("Authorization", ""),
-                        legacy=parts.path == "/api/v1/auth/key",
-                    )
-                    self._json(status, body)
-                elif parts.path == "/":
-                    self._send(200, b"fake OpenRouter", "text/plain")
-                elif parts.path == "/api/v1/auth/keys":
-                    self._json(405, {"error": {"code": 405, "message": "Method not allowed"}})
-                else:
-                    self._json(404, {"error": {"code": 404, "message": "Not found"}})
+                self._serve("GET")
 
             def do_POST(self) -> None:
-                path = urlsplit(self.path).path
-                fake.count(path)
-                raw = self._body()
-                if self._faulted(path):
-                    return
-                if path == "/auth/approve":
-                    form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                    self._send(302, b"", "text/plain", {"Location": fake._approve(form)})
-                elif path == "/api/v1/auth/keys":
-                    try:
-                        body = json.loads(raw)
-                    except ValueError:
-                        body = None
-                    self._json(*fake._exchange(body))
-                else:
-                    self._json(405, {"error": {"code": 405, "message": "Method not allowed"}})
-
-            def _auth_page(self, query: dict[str, str]) -> None:
-                callback = query.get("callback_url", "")
-                if not _callback_allowed(callback) or not query.get("code_challenge"):
-                    self._send(400, b"<p>Invalid callback_url or code_challenge</p>", "text/html")
-                    return
-                fields = {
-                    "callback_url": callback,
-                    "code_challenge": query["code_challenge"],
-                    "method": query.get("code_challenge_method", "plain"),
-                    "state": query.get("state", ""),
-                    "key_label": query.get("key_label", ""),
-                }
-                hidden = "".join(
-                    f'<input type="hidden" name="{n}" value="{html.escape(v)}">'
-                    for n, v in fields.items()
-                )
-                page = (
-                    f"<!doctype html><title>OpenRouter</title><h1>Authorize "
-                    f"{html.escape(fields['key_label'])}</h1>"
-                    f'<form method="post" action="/auth/approve">{hidden}'
-                    f'<label>Credit limit <input name="limit" value=""></label>'
-                    f'<button name="decision" value="approve">Authorize</button>'
-                    f'<button name="decision" value="deny">Cancel</button></form>'
-                )
-                self._send(200, page.encode(), "text/html; charset=utf-8")
+                self._serve("POST")
 
         return Handler
 
@@ -315,7 +323,7 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeOpenRouter(port=args.port)
     print(f"fake OpenRouter on {fake.base_url}", flush=True)
-    fake._server.serve_forever()
+    fake.serve_forever()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 from openrouter_oauth import pkce
 from tests.harness import authorize_url, form_fields, query_of
 
-from .flows import REDIRECT, approved, authorized, code_from, openrouter_callback, register
+from .flows import REDIRECT, Grant, approved, authorized, code_from, openrouter_callback, register
 
 SECRET = "z" * 40
 
@@ -87,13 +87,7 @@ async def test_logs_are_json_lines_without_secrets(http, start_service, fake):
     code = await code_from(http, callback)
     token = await http.post(
         f"{service.url}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "client_id": client_id,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
+        data=Grant(service.url, client_id, code, verifier).form(),
         headers={"X-Request-ID": "req-42"},
     )
     key = token.json()["access_token"]
@@ -134,7 +128,7 @@ async def test_request_id_is_echoed_or_replaced(http, service):
     replaced = await http.get(
         f"{service.url}/healthz", headers={"X-Request-ID": "bad id\twith spaces"}
     )
-    assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{20}", replaced.headers["x-request-id"])
 
 
 async def test_oversized_headers_and_queries_are_refused_cleanly(http, service):

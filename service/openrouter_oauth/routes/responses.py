@@ -11,7 +11,7 @@ from sanic import HTTPResponse, Request, html, json, redirect
 from .. import flow, pages
 from ..errors import OAuthError
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def oauth_json(

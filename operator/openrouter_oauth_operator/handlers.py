@@ -77,8 +77,13 @@ async def _write_config(
     return True
 
 
-async def reconcile_provider(kube: Kube, config: OperatorConfig, body: kopf.Body) -> str:
-    """Apply one provider; return what was done. Raises InvalidProvider, changing nothing."""
+async def reconcile_provider(
+    kube: Kube, config: OperatorConfig, body: kopf.Body
+) -> tuple[rc.ProviderSpec, bool]:
+    """Apply one provider; return its spec and whether anything changed.
+
+    Raises InvalidProvider, changing nothing.
+    """
     namespace, name = body.metadata.namespace, body.metadata.name
     spec = rc.parse_spec(body.spec, config.default_deployment)
     deployment = await kube.get(deployment_path(namespace, spec.deployment))
@@ -98,7 +103,7 @@ async def reconcile_provider(kube: Kube, config: OperatorConfig, body: kopf.Body
     patch = rc.deployment_patch(deployment, provider_id(namespace, name), desired)
     if patch is not None:
         await kube.merge_patch(deployment_path(namespace, spec.deployment), patch)
-    return "updated" if changed or patch is not None else "unchanged"
+    return spec, changed or patch is not None
 
 
 def _set_status(
@@ -144,16 +149,15 @@ async def reconcile_handler(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
 async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     config: OperatorConfig = memo.config
     try:
-        outcome = await reconcile_provider(memo.kube, config, body)
+        spec, changed = await reconcile_provider(memo.kube, config, body)
     except rc.InvalidProvider as exc:
         if _set_status(body, patch, False, exc.reason, exc.message, None):
             kopf.warn(body, reason=exc.reason, message=exc.message)
         return
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None
-    spec = rc.parse_spec(body.spec, config.default_deployment)
     message = f"Deployment {spec.deployment} serves issuer {spec.issuer_url}"
-    if _set_status(body, patch, True, "Configured", message, spec) or outcome == "updated":
+    if _set_status(body, patch, True, "Configured", message, spec) or changed:
         kopf.info(body, reason="Configured", message=message)
 
 

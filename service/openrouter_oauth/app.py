@@ -11,7 +11,7 @@ from sanic.handlers import ErrorHandler
 
 from . import logs, metrics
 from .clients import ClientResolver
-from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
+from .errors import InvalidRequest, OAuthError, RateLimited, TemporarilyUnavailable
 from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher
 from .openapi import openapi_document
@@ -83,10 +83,7 @@ class OAuthErrorHandler(ErrorHandler):
                 f"{error.description}.",
                 "Wait a moment, then go back to the application and try again.",
             )
-        response = oauth_error(error)
-        if _is_cors_path(request.path):
-            response.headers.update(_CORS)
-        return response
+        return oauth_error(error)  # the response middleware adds CORS and the request id
 
 
 def _as_oauth_error(exception: Exception) -> OAuthError:
@@ -108,11 +105,6 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
             messages.get(status, "the request is malformed"), error=code, status=status
         )
     return OAuthError("the server could not complete the request", error="server_error", status=500)
-
-
-class RateLimited(OAuthError):
-    error = "too_many_requests"
-    status = 429
 
 
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
@@ -169,9 +161,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     @app.on_request(priority=100)
     async def start(request: Request) -> HTTPResponse | None:
         request.ctx.started = time.perf_counter()
-        request.ctx.request_id = logs.request_id(
-            request.headers.get("x-request-id"), logs.new_request_id()
-        )
+        request.ctx.request_id = logs.request_id(request.headers.get("x-request-id"))
         if request.method == "OPTIONS" and _is_cors_path(request.path):
             return empty(status=204, headers=_PREFLIGHT)
         return _rate_limit(request)
@@ -190,14 +180,15 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
 
 
 def _rate_limit(request: Request) -> HTTPResponse | None:
-    endpoint = _RATE_LIMITED.get(route_name(request))
+    route = route_name(request)
+    endpoint = _RATE_LIMITED.get(route)
     if endpoint is None:
         return None
     address = request.remote_addr or request.ip
     retry_after = request.app.ctx.rate_limiter.retry_after(endpoint, address)
     if retry_after is None:
         return None
-    metrics.RATE_LIMITED.labels(route_name(request)).inc()
+    metrics.RATE_LIMITED.labels(route).inc()
     request.ctx.outcome = RateLimited.error
     headers = {"Retry-After": str(retry_after)}
     if wants_html(request):

@@ -71,6 +71,18 @@ class InvalidClientMetadata(OAuthError):
     error = "invalid_client_metadata"
 
 
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: the bearer token is malformed, unknown or revoked."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class RateLimited(OAuthError):
+    error = "too_many_requests"
+    status = 429
+
+
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503

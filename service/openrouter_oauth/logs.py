@@ -76,9 +76,9 @@ def configure(level: int = logging.INFO) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def request_id(header: str | None, generated: str) -> str:
+def request_id(header: str | None) -> str:
     """The caller's X-Request-ID when it is a plain token, else a fresh one."""
-    return header if header is not None and _REQUEST_ID.fullmatch(header) else generated
+    return header if header is not None and _REQUEST_ID.fullmatch(header) else new_request_id()
 
 
 def loggable_client_id(client_id: str | None) -> str | None:

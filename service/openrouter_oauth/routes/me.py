@@ -5,18 +5,13 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow
-from ..errors import OAuthError, TemporarilyUnavailable
+from ..errors import InvalidToken, TemporarilyUnavailable
 from ..upstream import InvalidKey, UpstreamUnavailable
 from .responses import oauth_error, oauth_json
 
 MAX_KEY_LENGTH = 512
 
 bp = Blueprint("me")
-
-
-class InvalidToken(OAuthError):
-    error = "invalid_token"
-    status = 401
 
 
 def _unauthorized(request: Request, error: InvalidToken | None) -> HTTPResponse:

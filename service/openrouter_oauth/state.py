@@ -16,6 +16,10 @@ from .metrics import STORE_ERRORS, STORE_SECONDS, timed
 from .sealing import Sealer, SealError
 from .store import Store
 
+# Record kinds: a consent approved (or denied) and waiting for OpenRouter, and our code.
+PENDING = "pending"
+CODE = "code"
+
 
 class StateStore:
     def __init__(self, store: Store, sealer: Sealer, ttl: int) -> None:

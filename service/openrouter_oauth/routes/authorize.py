@@ -24,10 +24,10 @@ from ..errors import AccessDenied, InvalidClient, InvalidRedirectUri, OAuthError
 from ..metrics import AUTHORIZATIONS
 from ..sealing import SealError
 from ..settings import Settings
-from .responses import error_page, page, redirect_error, see_other
+from ..state import PENDING
+from .responses import browser_redirect, error_page, page, redirect_error
 
 CONSENT_PURPOSE = "consent"
-PENDING = "pending"
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 bp = Blueprint("authorize")
@@ -173,7 +173,7 @@ async def decide(request: Request) -> HTTPResponse:
         return _already_answered()
     AUTHORIZATIONS.labels("approved").inc()
     callback = ctx.settings.url("/callback") + "?" + urlencode({"session": ticket["handle"]})
-    return see_other(
+    return browser_redirect(
         ctx.upstream.authorization_url(
             callback_url=callback,
             code_challenge=pkce.s256(verifier),

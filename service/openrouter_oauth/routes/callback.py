@@ -9,11 +9,10 @@ from sanic import Blueprint, HTTPResponse, Request
 from .. import flow
 from ..errors import OAuthError
 from ..metrics import AUTHORIZATIONS
+from ..state import CODE, PENDING
 from ..store import StoreUnavailable
-from .authorize import PENDING
-from .responses import error_page, found, redirect_error
+from .responses import browser_redirect, error_page, redirect_error
 
-CODE = "code"
 # OAuth error codes OpenRouter might send back that mean the same to our client.
 _PASSED_ON = frozenset({"access_denied", "temporarily_unavailable", "server_error"})
 
@@ -51,8 +50,9 @@ async def callback(request: Request) -> HTTPResponse:
         await ctx.state.put_back(PENDING, handle, pending, expires)
         raise
     AUTHORIZATIONS.labels("completed").inc()
-    return found(
+    return browser_redirect(
         flow.client_redirect(
             ctx.settings.issuer_url, auth_request.redirect_uri, auth_request.state, code=code
-        )
+        ),
+        302,
     )

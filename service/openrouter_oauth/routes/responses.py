@@ -57,13 +57,9 @@ def error_page(
     return page(pages.error_page(title, message, advice), status=status)
 
 
-def see_other(url: str) -> HTTPResponse:
-    """Redirect a browser (after a form POST, 303 makes the next request a GET)."""
-    return redirect(url, status=303, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
-
-
-def found(url: str) -> HTTPResponse:
-    return redirect(url, status=302, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
+def browser_redirect(url: str, status: int = 303) -> HTTPResponse:
+    """Redirect a browser: 303 after a form POST (the next request is a GET), else 302."""
+    return redirect(url, status=status, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
 
 
 def redirect_error(
@@ -72,7 +68,7 @@ def redirect_error(
     """Send an OAuth error back to a client whose redirect URI is trusted."""
     request.ctx.outcome = error.error
     url = flow.error_redirect(request.app.ctx.settings.issuer_url, redirect_uri, state, error)
-    return see_other(url) if status == 303 else found(url)
+    return browser_redirect(url, status)
 
 
 def wants_html(request: Request) -> bool:

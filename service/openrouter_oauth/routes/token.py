@@ -9,8 +9,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from .. import flow
 from ..errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable
 from ..metrics import CODES_REDEEMED
+from ..state import CODE
 from ..upstream import UpstreamRejected, UpstreamUnavailable
-from .callback import CODE
 from .responses import oauth_json
 
 bp = Blueprint("token")

@@ -307,6 +307,7 @@ def bench_workers(
         "ETCD_ENDPOINTS": etcd.endpoint,
         "SECRET": secrets.token_urlsafe(32),
         "RATE_LIMITS": "off",
+        "METRICS_PORT": str(free_port()),
         "ETCD_PREFIX": f"/bench{port}/",
         "PYTHONPATH": str(REPO),
     }

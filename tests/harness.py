@@ -159,6 +159,10 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['METRICS_PORT']}/metrics"
+
     def start(self) -> Service:
         self.log_path = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
         with self.log_path.open("wb") as log:
@@ -200,7 +204,10 @@ def service_env(
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ETCD_", "SECRET"))}
     env.update(
-        ISSUER_URL=f"http://127.0.0.1:{port}", OPENROUTER_BASE_URL=openrouter, PYTHONUNBUFFERED="1"
+        ISSUER_URL=f"http://127.0.0.1:{port}",
+        OPENROUTER_BASE_URL=openrouter,
+        PYTHONUNBUFFERED="1",
+        METRICS_PORT=str(free_port()),
     )
     if etcd is not None:
         env.update(ETCD_ENDPOINTS=etcd, SECRET=extra.pop("SECRET", "s" * 40))

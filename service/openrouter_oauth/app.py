@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic, empty
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 
 from . import logs, metrics
 from .clients import ClientResolver
-from .errors import InvalidRequest, OAuthError, RateLimited, TemporarilyUnavailable
+from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
 from .keycache import KeyInfoCache
-from .metadata_documents import MetadataDocumentFetcher
+from .metadata_documents import MetadataDocumentFetcher, is_public_address, public_or_loopback
 from .openapi import openapi_document
 from .ratelimit import RateLimiter
 from .routes import (
@@ -22,12 +24,11 @@ from .routes import (
     health,
     me,
     metadata,
-    observability,
     openapi,
     register,
     token,
 )
-from .routes.responses import error_page, oauth_error, wants_html
+from .routes.responses import error_page, oauth_error, rate_limited, route_name, wants_html
 from .sealing import Sealer
 from .settings import Settings
 from .state import StateStore
@@ -55,21 +56,30 @@ _RATE_LIMITED = {
     "decide": "authorize",
     "token": "token",
 }
+# Not a real HTTP status: nginx's "client closed request", so disconnects are counted apart.
+CLIENT_CLOSED = 499
 
 
 def _is_cors_path(path: str) -> bool:
     return path in CORS_PATHS or path.startswith(CORS_PREFIXES)
 
 
-def route_name(request: Request) -> str:
-    """A fixed label for the matched route (never the raw path)."""
-    return request.route.name.rsplit(".", 1)[-1] if request.route else "unmatched"
+def strict_json_loads(body: str | bytes) -> Any:
+    """JSON whose strings are all valid Unicode: a lone surrogate (``"\\ud800"``) cannot be
+    encoded again, so it is refused here as malformed JSON rather than failing later."""
+    value = json.loads(body)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError: refused
+    return value
 
 
 class OAuthErrorHandler(ErrorHandler):
     """Every failure leaves as a standard OAuth error or a readable page; never a traceback."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, RequestCancelled):
+            log.info("client closed the connection on %s %s", request.method, route_name(request))
+            request.ctx.outcome = "client_closed"
+            return empty(status=CLIENT_CLOSED)  # never sent: the connection is gone
         error = _as_oauth_error(exception)
         if error.status >= 500 and not isinstance(exception, StoreUnavailable | OAuthError):
             log.error(
@@ -108,16 +118,21 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
 
 
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
-    app = Sanic(name, error_handler=OAuthErrorHandler(), configure_logging=False)
+    app = Sanic(
+        name, error_handler=OAuthErrorHandler(), configure_logging=False, loads=strict_json_loads
+    )
     app.config.REQUEST_MAX_SIZE = REQUEST_MAX_SIZE
     app.config.REQUEST_MAX_HEADER_SIZE = REQUEST_MAX_HEADER_SIZE
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.NOISY_EXCEPTIONS = False
     app.config.PROXIES_COUNT = settings.trusted_proxies
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.shutdown_timeout_seconds
+    # The protocol enforces REQUEST_DEADLINE_SECONDS from the first byte; Sanic's own
+    # timer (reset by every byte) then only sets how often that is checked.
+    app.config.REQUEST_TIMEOUT = settings.request_deadline_seconds
 
     app.ctx.settings = settings
-    app.ctx.sealer = Sealer(settings.secret, settings.previous_secrets)
+    app.ctx.sealer = Sealer(settings.secret, settings.previous_secrets, issuer=settings.issuer_url)
     app.ctx.as_metadata = metadata.authorization_server_metadata(settings)
     app.ctx.pr_metadata = metadata.protected_resource_metadata(settings)
     app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
@@ -132,7 +147,6 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         token,
         me,
         health,
-        observability,
         openapi,
     ):
         app.blueprint(module.bp)
@@ -148,9 +162,18 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
             app.ctx.upstream.key_info,
             ttl=settings.me_cache_seconds,
             negative_ttl=settings.me_negative_cache_seconds,
+            concurrency=settings.key_check_concurrency,
         )
-        app.ctx.documents = MetadataDocumentFetcher()
-        app.ctx.clients = ClientResolver(app.ctx.sealer, app.ctx.documents)
+        loopback = settings.metadata_documents_allow_loopback
+        app.ctx.documents = MetadataDocumentFetcher(
+            address_allowed=public_or_loopback if loopback else is_public_address
+        )
+        app.ctx.clients = ClientResolver(
+            app.ctx.sealer,
+            app.ctx.documents,
+            metadata_documents=settings.metadata_documents,
+            allow_loopback=loopback,
+        )
 
     @app.after_server_stop
     async def close_clients(app: Sanic) -> None:
@@ -164,7 +187,8 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         request.ctx.request_id = logs.request_id(request.headers.get("x-request-id"))
         if request.method == "OPTIONS" and _is_cors_path(request.path):
             return empty(status=204, headers=_PREFLIGHT)
-        return _rate_limit(request)
+        endpoint = _RATE_LIMITED.get(route_name(request))
+        return rate_limited(request, endpoint) if endpoint else None
 
     @app.on_response
     async def finish(request: Request, response: HTTPResponse) -> None:
@@ -177,30 +201,6 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         _record(request, response)
 
     return app
-
-
-def _rate_limit(request: Request) -> HTTPResponse | None:
-    route = route_name(request)
-    endpoint = _RATE_LIMITED.get(route)
-    if endpoint is None:
-        return None
-    address = request.remote_addr or request.ip
-    retry_after = request.app.ctx.rate_limiter.retry_after(endpoint, address)
-    if retry_after is None:
-        return None
-    metrics.RATE_LIMITED.labels(route).inc()
-    request.ctx.outcome = RateLimited.error
-    headers = {"Retry-After": str(retry_after)}
-    if wants_html(request):
-        response = error_page(
-            429,
-            "Too many attempts",
-            "This address has started too many sign-ins in a short time.",
-            f"Wait {retry_after} seconds, then try again.",
-        )
-        response.headers.update(headers)
-        return response
-    return oauth_error(RateLimited("too many requests from this address; slow down"), headers)
 
 
 def _record(request: Request, response: HTTPResponse) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -62,6 +63,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class ListenError(Exception):
+    """An address to listen on is taken or not ours; one line names it."""
+
+    def __init__(self, what: str, exc: OSError) -> None:
+        super().__init__(f"cannot listen on {what}: {exc.strerror or exc}")
+
+
+def check_listenable(host: str, port: int, what: str) -> None:
+    """Bind once up front, so a busy port is one line rather than a worker's traceback."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ListenError(what, exc) from None
+
+
 def _fail(message: str) -> int:
     print(f"openrouter-oauth: error: {message}", file=sys.stderr)
     return 2
@@ -78,10 +97,12 @@ def worker_app(settings: Settings) -> Sanic:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before prometheus_client is imported anywhere, so every worker writes its samples
-        # where /metrics on any worker can sum them.
+        # where the main process's /metrics can sum them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openrouter-oauth-")
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
+
+    from .protocol import GuardedHttpProtocol
 
     loader = AppLoader(factory=partial(worker_app, settings))
     app = loader.load()
@@ -92,7 +113,15 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         single_process=workers == 1,
         access_log=False,
         motd=False,
+        protocol=GuardedHttpProtocol,
     )
+    if settings.metrics_port:
+        from .metrics import serve_metrics
+
+        try:
+            serve_metrics(host, settings.metrics_port)
+        except OSError as exc:
+            raise ListenError(f"METRICS_PORT {host}:{settings.metrics_port}", exc) from None
     if workers == 1:
         Sanic.serve_single(primary=app)  # no manager process: one process, one event loop
     else:
@@ -110,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(os.environ, port=args.port)
     except SettingsError as exc:
         return _fail(str(exc))
+    if settings.metrics_port == args.port:
+        return _fail(f"METRICS_PORT must differ from --port ({args.port}): /metrics stays private")
     if settings.etcd is None and args.workers > 1:
         return _fail(
             "--workers > 1 needs ETCD_ENDPOINTS: the embedded store lives in one "
@@ -123,7 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(
         "issuer %s, store %s", settings.issuer_url, "etcd" if settings.etcd else "embedded memory"
     )
-    serve(settings, args.host, args.port, args.workers)
+    try:
+        check_listenable(args.host, args.port, f"{args.host}:{args.port} (--host/--port)")
+        serve(settings, args.host, args.port, args.workers)
+    except ListenError as exc:
+        return _fail(str(exc))
     return 0
 
 

@@ -11,19 +11,22 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from . import redirects
-from .errors import InvalidClient, InvalidRedirectUri
+from .errors import InvalidClient, InvalidClientMetadata, InvalidRedirectUri
+from .limits import MAX_NAME_LENGTH, MAX_PARAM_LENGTH, MAX_REDIRECT_URIS
 from .sealing import Sealer, SealError
 from .settings import is_loopback_host
 
 REGISTERED_PREFIX = "mcp_"
-MAX_NAME_LENGTH = 100
-MAX_REDIRECT_URIS = 10
+# Control, format (bidi overrides, zero-width), separator, private-use, surrogate and
+# unassigned characters: invisible or reordering on a consent page, so never shown.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _CLIENT_PURPOSE = "client"
 
@@ -61,10 +64,27 @@ class Client:
         return self.redirect_uris[0]
 
 
+def has_hidden_characters(text: str) -> bool:
+    return any(unicodedata.category(c) in _HIDDEN_CATEGORIES for c in text)
+
+
 def clean_name(name: object, fallback: str) -> str:
-    if not isinstance(name, str) or not name.strip():
+    """A display name with hidden characters removed and whitespace collapsed."""
+    if not isinstance(name, str):
         return fallback
-    return " ".join(name.split())[:MAX_NAME_LENGTH]
+    visible = "".join(c for c in name if unicodedata.category(c) not in _HIDDEN_CATEGORIES)
+    return " ".join(visible.split())[:MAX_NAME_LENGTH] or fallback
+
+
+def registered_name(name: object) -> str:
+    """The client_name a registration may set: hidden characters are refused, not dropped."""
+    if isinstance(name, str) and has_hidden_characters(name):
+        raise InvalidClientMetadata(
+            "client_name must not contain control, invisible or bidirectional characters"
+        )
+    if name is not None and not isinstance(name, str):
+        raise InvalidClientMetadata("client_name must be a string")
+    return clean_name(name, "Unnamed client")
 
 
 def validate_redirect_uris(uris: object) -> tuple[str, ...]:
@@ -80,27 +100,64 @@ def validate_redirect_uris(uris: object) -> tuple[str, ...]:
 
 
 def issue_client_id(sealer: Sealer, redirect_uris: Sequence[str], name: str) -> str:
-    return REGISTERED_PREFIX + sealer.seal(_CLIENT_PURPOSE, {"r": list(redirect_uris), "n": name})
+    """The sealed client_id; refused when it would not fit our own parameter limit."""
+    client_id = REGISTERED_PREFIX + sealer.seal(
+        _CLIENT_PURPOSE, {"r": list(redirect_uris), "n": name}
+    )
+    if len(client_id) > MAX_PARAM_LENGTH:
+        raise InvalidClientMetadata(
+            f"redirect_uris and client_name are too long together: the client_id would be "
+            f"{len(client_id)} characters, over the limit of {MAX_PARAM_LENGTH}; "
+            "register fewer or shorter redirect_uris"
+        )
+    return client_id
 
 
-def is_metadata_document_url(client_id: str) -> bool:
-    parts = urlsplit(client_id)
-    return parts.scheme == "https" and bool(parts.hostname) and parts.path not in ("", "/")
+def is_metadata_document_url(client_id: str, *, allow_loopback: bool = False) -> bool:
+    """An https URL with a path and a valid host (development: http(s) on loopback too)."""
+    try:
+        parts = urlsplit(client_id)
+        valid_host = redirects.is_valid_host(parts)
+    except ValueError:
+        return False
+    loopback = is_loopback_host(parts.hostname or "")
+    scheme_ok = parts.scheme == "https" or (parts.scheme == "http" and loopback)
+    return (
+        scheme_ok
+        and valid_host
+        and parts.path not in ("", "/")
+        and not (parts.fragment or parts.username or parts.password)
+        and (allow_loopback or not loopback)
+    )
 
 
 class ClientResolver:
     """Turns a presented client_id into a :class:`Client`, or raises InvalidClient."""
 
-    def __init__(self, sealer: Sealer, fetch_document: DocumentFetcher) -> None:
+    def __init__(
+        self,
+        sealer: Sealer,
+        fetch_document: DocumentFetcher,
+        *,
+        metadata_documents: bool = True,
+        allow_loopback: bool = False,
+    ) -> None:
         self._sealer = sealer
         self._fetch_document = fetch_document
+        self._metadata_documents = metadata_documents
+        self._allow_loopback = allow_loopback
 
     async def resolve(self, client_id: str) -> Client:
-        if not client_id or len(client_id) > 4096:
+        if not client_id or len(client_id) > MAX_PARAM_LENGTH:
             raise InvalidClient("client_id is missing or too long")
         if client_id.startswith(REGISTERED_PREFIX):
             return self._registered(client_id)
-        if client_id.startswith("https://"):
+        if client_id.startswith(("https://", "http://")):
+            if not self._metadata_documents:
+                raise InvalidClient(
+                    "this server does not accept client metadata documents (URL client_ids); "
+                    "the application must register instead"
+                )
             return await self._metadata_document(client_id)
         return self._domain(client_id)
 
@@ -129,8 +186,8 @@ class ClientResolver:
         return Client(client_id, "domain", host, identity=host)
 
     async def _metadata_document(self, url: str) -> Client:
-        if not is_metadata_document_url(url) or is_loopback_host(urlsplit(url).hostname or ""):
-            raise InvalidClient("client_id URL must be https with a path")
+        if not is_metadata_document_url(url, allow_loopback=self._allow_loopback):
+            raise InvalidClient("client_id URL must be https with a path and a public host name")
         document = await self._fetch_document(url)
         if document.get("client_id") != url:
             raise InvalidClient("client metadata document names a different client_id")

@@ -23,22 +23,29 @@ from .errors import (
     UnsupportedGrantType,
     UnsupportedResponseType,
 )
+from .limits import MAX_PARAM_LENGTH
 from .redirects import with_params
 
-MAX_PARAM_LENGTH = 2048
 GRANT_TYPE = "authorization_code"
+# The scope policy: a key can do what OpenRouter lets that key do, nothing more or less,
+# so there is exactly one scope. Requested scopes are not refused (clients send
+# "openid offline_access" and the like) but never echoed: the token response names
+# only what is granted (RFC 6749 §3.3).
+GRANTED_SCOPE = "openrouter"
 
 Params = Mapping[str, Sequence[str]]
 
 
-def single(params: Params, name: str, *, required: bool = False) -> str | None:
+def single(
+    params: Params, name: str, *, required: bool = False, max_length: int = MAX_PARAM_LENGTH
+) -> str | None:
     """One parameter's value; repeating a parameter is an error (RFC 6749 §3.1)."""
     values = params.get(name) or []
     if len(values) > 1:
         raise InvalidRequest(f"{name} must not be repeated")
     value = values[0] if values else None
-    if value is not None and len(value) > MAX_PARAM_LENGTH:
-        raise InvalidRequest(f"{name} is too long")
+    if value is not None and len(value) > max_length:
+        raise InvalidRequest(f"{name} is longer than {max_length} characters")
     if required and not value:
         raise InvalidRequest(f"{name} is required")
     return value or None
@@ -59,7 +66,6 @@ class AuthorizationRequest:
     redirect_uri: str
     code_challenge: str
     state: str | None = None
-    scope: str | None = None
     resource: str | None = None
 
     def record(self) -> dict[str, Any]:
@@ -93,13 +99,13 @@ def authorization_request(
     resource = single(params, "resource")
     if resource is not None:
         check_resource(resource)
+    single(params, "scope")  # within the limits, though only GRANTED_SCOPE is ever granted
     return AuthorizationRequest(
         client_id=client.client_id,
         client_name=client.name,
         redirect_uri=redirect_uri,
         code_challenge=challenge,
         state=single(params, "state"),
-        scope=single(params, "scope"),
         resource=resource,
     )
 
@@ -125,9 +131,16 @@ def error_redirect(issuer: str, redirect_uri: str, state: str | None, error: OAu
     )
 
 
-def pending_record(request: AuthorizationRequest, upstream_verifier: str) -> dict[str, Any]:
-    """What approval stores: the client's request plus our own verifier for OpenRouter."""
-    return {"request": request.record(), "upstream_verifier": upstream_verifier}
+def pending_record(
+    request: AuthorizationRequest, upstream_verifier: str, browser: str
+) -> dict[str, Any]:
+    """What approval stores: the client's request, our own verifier for OpenRouter, and a
+    hash of the approving browser's cookie (only that browser may complete the callback)."""
+    return {"request": request.record(), "upstream_verifier": upstream_verifier, "browser": browser}
+
+
+def same_browser(pending: Mapping[str, Any], browser: str) -> bool:
+    return _same(str(pending.get("browser") or ""), browser) and bool(browser)
 
 
 def grant_record(pending: Mapping[str, Any], upstream_code: str) -> dict[str, Any]:
@@ -171,11 +184,8 @@ def check_redemption(token: TokenRequest, grant: Mapping[str, Any]) -> Authoriza
     return request
 
 
-def token_response(key: str, scope: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"access_token": key, "token_type": "Bearer"}
-    if scope:
-        body["scope"] = scope
-    return body
+def token_response(key: str) -> dict[str, Any]:
+    return {"access_token": key, "token_type": "Bearer", "scope": GRANTED_SCOPE}
 
 
 KEY_INFO_FIELDS = (

@@ -8,6 +8,9 @@ is remembered briefly so a flood of bad keys does not reach OpenRouter either.
 
 The trade-off: a key revoked at OpenRouter stays valid here for at most the
 TTL, and its usage figures are up to that old. ``ME_CACHE_SECONDS=0`` turns it off.
+
+At most ``concurrency`` checks go to OpenRouter at once (per process): a flood of
+distinct keys queues briefly, then gets "unavailable" instead of piling up calls.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .metrics import ME_CACHE
-from .upstream import InvalidKey
+from .upstream import InvalidKey, UpstreamUnavailable
 
 Fetch = Callable[[str], Awaitable[dict[str, Any]]]
+# How long a check may wait for a free slot before it is refused as unavailable.
+QUEUE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class KeyInfoCache:
         *,
         ttl: float,
         negative_ttl: float,
+        concurrency: int = 32,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -49,12 +55,24 @@ class KeyInfoCache:
         self._clock = clock
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Future[_Entry]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.sha256(key.encode()).digest()
+
+    def is_cached(self, key: str) -> bool:
+        """True when ``get`` would answer without a new call to OpenRouter."""
+        digest = self._digest(key)
+        entry = self._entries.get(digest)
+        fresh = entry is not None and entry.expires > self._clock()
+        return self._ttl > 0 and (fresh or digest in self._inflight)
 
     async def get(self, key: str) -> dict[str, Any]:
         """The key's information; raises InvalidKey or UpstreamUnavailable like the fetch."""
         if self._ttl <= 0:
-            return await self._fetch(key)
-        digest = hashlib.sha256(key.encode()).digest()
+            return await self._limited_fetch(key)
+        digest = self._digest(key)
         entry = self._entries.get(digest)
         if entry is not None and entry.expires > self._clock():
             ME_CACHE.labels("hit").inc()
@@ -79,9 +97,20 @@ class KeyInfoCache:
             del self._inflight[digest]
         return self._answer(entry)
 
+    async def _limited_fetch(self, key: str) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(QUEUE_SECONDS):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise UpstreamUnavailable("too many key checks in flight") from None
+        try:
+            return await self._fetch(key)
+        finally:
+            self._slots.release()
+
     async def _check(self, key: str) -> _Entry:
         try:
-            info = await self._fetch(key)
+            info = await self._limited_fetch(key)
         except InvalidKey:
             return _Entry(self._clock() + self._negative_ttl, None)
         return _Entry(self._clock() + self._ttl, info)

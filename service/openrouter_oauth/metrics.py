@@ -1,8 +1,9 @@
 """Prometheus metrics. Labels are fixed names (routes, OAuth error codes), never request values.
 
 With several workers, the CLI points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
-directory before any worker starts, so ``/metrics`` on any worker reports the
-sum over all of them (prometheus_client's multiprocess mode).
+directory before any worker starts, so ``/metrics`` (served by the main process
+on ``METRICS_PORT``) reports the sum over all of them (prometheus_client's
+multiprocess mode).
 """
 
 from __future__ import annotations
@@ -13,14 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -70,6 +64,10 @@ ME_CACHE = Counter(
 RATE_LIMITED = Counter(
     "openrouter_oauth_rate_limited_total", "Requests refused with 429.", ["route"]
 )
+CONNECTIONS_REFUSED = Counter(
+    "openrouter_oauth_connections_refused_total",
+    "Connections closed on arrival because the process held MAX_CONNECTIONS already.",
+)
 
 
 # Label sets are few and fixed (routes x statuses x OAuth error codes): look each up once.
@@ -99,10 +97,14 @@ async def timed(
         histogram.labels(operation).observe(time.perf_counter() - start)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics page: this process's registry, or all workers' in multiprocess mode."""
+def serve_metrics(host: str, port: int) -> None:
+    """Serve /metrics on its own port, from a thread of the main process.
+
+    Off the service's port, so an ingress in front of it never exposes the metrics;
+    with several workers the main process sums every worker's samples.
+    """
+    registry: CollectorRegistry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    start_http_server(port, addr=host, registry=registry)

@@ -301,17 +301,6 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "responses": {"200": _json(status, "Ready"), "503": _json(status, "Not ready")},
                 }
             },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Text exposition format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
             "/openapi.json": {
                 "get": {
                     "summary": "This document",

@@ -1,8 +1,9 @@
 """Sealed records: compact JWE (``dir`` + ``A256GCM``) under keys derived from the secrets.
 
-Every record names its purpose and (except client ids) its expiry inside the
-ciphertext, so a record sealed for one use cannot be replayed as another and an
-expired one is refused whatever the store still holds. The header's ``kid``
+Every record names its purpose, its issuer and (except client ids) its expiry
+inside the ciphertext, so a record sealed for one use cannot be replayed as
+another, two issuers that share a secret cannot accept each other's client ids
+or codes, and an expired one is refused whatever the store still holds. The header's ``kid``
 picks the key, so records sealed under a secret still listed in
 ``PREVIOUS_SECRETS`` keep opening after a rotation.
 """
@@ -27,7 +28,8 @@ _ALGS = ["dir", "A256GCM"]
 
 
 class SealError(Exception):
-    """A sealed value is malformed, tampered with, sealed for another purpose, or expired."""
+    """A sealed value is malformed, tampered with, sealed for another purpose or issuer, or
+    expired."""
 
 
 def _hkdf(secret: str, info: bytes) -> bytes:
@@ -44,7 +46,12 @@ class Sealer:
     """Seals with the current secret; opens with the current or any previous one."""
 
     def __init__(
-        self, secret: str, previous: Sequence[str] = (), clock: Callable[[], float] = time.time
+        self,
+        secret: str,
+        previous: Sequence[str] = (),
+        *,
+        issuer: str,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         keys: dict[str, OctKey] = {}
         for s in (secret, *previous):
@@ -54,9 +61,10 @@ class Sealer:
         self._keys = KeySet(list(keys.values()))
         self._header = {"alg": "dir", "enc": "A256GCM", "kid": self._current_kid}
         self._clock = clock
+        self._issuer = issuer
 
     def seal(self, purpose: str, data: dict[str, Any], ttl: float | None = None) -> str:
-        claims: dict[str, Any] = {"p": purpose, "d": data}
+        claims: dict[str, Any] = {"p": purpose, "i": self._issuer, "d": data}
         if ttl is not None:
             claims["exp"] = int(self._clock() + ttl)
         payload = json.dumps(claims, separators=(",", ":")).encode()
@@ -78,6 +86,8 @@ class Sealer:
             raise SealError("not a valid sealed record") from None
         if not isinstance(claims, dict) or claims.get("p") != purpose:
             raise SealError("sealed for another purpose")
+        if claims.get("i") != self._issuer:
+            raise SealError("sealed by another issuer")
         exp = claims.get("exp")
         if exp is not None and (not isinstance(exp, int) or exp <= self._clock()):
             raise SealError("expired")

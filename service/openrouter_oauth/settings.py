@@ -47,8 +47,10 @@ class RateLimit:
     seconds: float
 
 
-RATE_LIMITED_ENDPOINTS = ("register", "authorize", "token")
-DEFAULT_RATE_LIMITS = "register=60/min,authorize=120/min,token=120/min"
+RATE_LIMITED_ENDPOINTS = ("register", "authorize", "token", "me")
+# `me` counts only /me requests that need OpenRouter (a key not in the cache).
+DEFAULT_RATE_LIMITS = "register=60/min,authorize=120/min,token=120/min,me=300/min"
+DEFAULT_METRICS_PORT = 9464
 _PERIODS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 
 
@@ -67,6 +69,12 @@ class Settings:
     shutdown_timeout_seconds: float = 10.0
     me_cache_seconds: float = 10.0
     me_negative_cache_seconds: float = 2.0
+    key_check_concurrency: int = 32
+    metadata_documents: bool = True
+    metadata_documents_allow_loopback: bool = False
+    metrics_port: int = DEFAULT_METRICS_PORT
+    request_deadline_seconds: float = 15.0
+    max_connections: int = 1000
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -85,7 +93,9 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "random (embedded store only)",
         f"state-encryption secret, at least {MIN_SECRET_LENGTH} characters; required with etcd",
     ),
+    ("SECRET_FILE", "none", "a file holding SECRET (instead of the environment variable)"),
     ("PREVIOUS_SECRETS", "empty", "comma-separated older secrets still accepted for reading"),
+    ("PREVIOUS_SECRETS_FILE", "none", "a file holding PREVIOUS_SECRETS"),
     ("ETCD_ENDPOINTS", "unset: embedded store", "comma-separated http(s)://host:port of etcd"),
     ("ETCD_PREFIX", DEFAULT_ETCD_PREFIX, "key prefix, so several providers can share one etcd"),
     ("ETCD_CA_FILE", "system roots", "CA bundle for https etcd endpoints"),
@@ -114,6 +124,28 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "how long /me reuses a key check (a revoked key stays valid that long); 0 disables",
     ),
     ("ME_NEGATIVE_CACHE_SECONDS", "2", "how long /me remembers a rejected key"),
+    (
+        "KEY_CHECK_CONCURRENCY",
+        "32",
+        "key checks sent to OpenRouter at once, per process; more wait briefly, then get 503",
+    ),
+    (
+        "CLIENT_ID_METADATA_DOCUMENTS",
+        "on",
+        "accept https URLs as client_id (fetched documents; needs egress to client hosts): on|off",
+    ),
+    (
+        "METADATA_DOCUMENTS_ALLOW_LOOPBACK",
+        "false",
+        "development only, with a loopback ISSUER_URL: client_id URLs on loopback, http or https",
+    ),
+    ("METRICS_PORT", str(DEFAULT_METRICS_PORT), "port that alone serves /metrics; 0 disables it"),
+    (
+        "REQUEST_DEADLINE_SECONDS",
+        "15",
+        "total time a client has to send a request's head and body",
+    ),
+    ("MAX_CONNECTIONS", "1000", "open connections per process; more are closed at once"),
 )
 
 
@@ -148,6 +180,36 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} must be on or off, got {raw!r}")
+
+
+def _from_env_or_file(env: Mapping[str, str], name: str, *, optional: bool = False) -> str:
+    """A value given directly or as ``NAME_FILE`` (a mounted secret), not both.
+
+    An ``optional`` file may be absent: a Secret mounted as a volume leaves out the keys
+    it does not have.
+    """
+    value, path = env.get(name, ""), env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return value
+    if value:
+        raise SettingsError(f"set {name} or {name}_FILE, not both")
+    if optional and not Path(path).exists():
+        return ""
+    try:
+        return Path(path).read_text("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise SettingsError(f"{name}_FILE names no readable UTF-8 file: {path!r}") from None
 
 
 def _secret(name: str, value: str) -> str:
@@ -228,7 +290,7 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         "ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}", require_https=True
     )
     etcd = _etcd(env)
-    raw_secret = env.get("SECRET", "")
+    raw_secret = _from_env_or_file(env, "SECRET")
     generated = not raw_secret
     if generated:
         if etcd is not None:
@@ -238,7 +300,11 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
             )
         raw_secret = secrets.token_urlsafe(32)
     previous = tuple(
-        s for s in (p.strip() for p in env.get("PREVIOUS_SECRETS", "").split(",")) if s
+        s
+        for s in (
+            p.strip() for p in _from_env_or_file(env, "PREVIOUS_SECRETS", optional=True).split(",")
+        )
+        if s
     )
     return Settings(
         issuer_url=issuer,
@@ -258,4 +324,19 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0, 300),
         me_cache_seconds=_number(env, "ME_CACHE_SECONDS", 10.0, 0, 300),
         me_negative_cache_seconds=_number(env, "ME_NEGATIVE_CACHE_SECONDS", 2.0, 0, 60),
+        key_check_concurrency=int(_number(env, "KEY_CHECK_CONCURRENCY", 32, 1, 10_000)),
+        metadata_documents=_flag(env, "CLIENT_ID_METADATA_DOCUMENTS", True),
+        metadata_documents_allow_loopback=_allow_loopback_documents(env, issuer),
+        metrics_port=int(_number(env, "METRICS_PORT", DEFAULT_METRICS_PORT, 0, 65535)),
+        request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 15.0, 1, 300),
+        max_connections=int(_number(env, "MAX_CONNECTIONS", 1000, 1, 1_000_000)),
     )
+
+
+def _allow_loopback_documents(env: Mapping[str, str], issuer: str) -> bool:
+    allowed = _flag(env, "METADATA_DOCUMENTS_ALLOW_LOOPBACK", False)
+    if allowed and not is_loopback_host(urlsplit(issuer).hostname or ""):
+        raise SettingsError(
+            "METADATA_DOCUMENTS_ALLOW_LOOPBACK is for development: it needs a loopback ISSUER_URL"
+        )
+    return allowed

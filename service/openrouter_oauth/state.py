@@ -16,7 +16,9 @@ from .metrics import STORE_ERRORS, STORE_SECONDS, timed
 from .sealing import Sealer, SealError
 from .store import Store
 
-# Record kinds: a consent approved (or denied) and waiting for OpenRouter, and our code.
+# Record kinds: the decision on a consent ticket (kept for the ticket's whole life, so a
+# ticket is answered once), an approval waiting for OpenRouter, and our code.
+DECISION = "decision"
 PENDING = "pending"
 CODE = "code"
 

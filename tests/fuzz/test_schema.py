@@ -15,7 +15,6 @@ from schemathesis import GenerationMode, checks
 
 from openrouter_oauth.openapi import openapi_document
 from openrouter_oauth.settings import load_settings
-from tests.harness import Service, free_port, service_env
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document(load_settings({}, port=1)))
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -27,23 +26,6 @@ CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
 # refused on purpose (an empty redirect URI, an unknown session, a forged code): that
 # semantic validation is the point of an authorization server, and its 400s are documented.
 EXCLUDED = [checks.positive_data_acceptance]
-
-
-@pytest.fixture(scope="module")
-def fuzz_service(etcd, fake):
-    port = free_port()
-    running = Service(
-        service_env(
-            openrouter=fake.base_url,
-            port=port,
-            etcd=etcd.endpoint,
-            ETCD_PREFIX="/fuzz/",
-            RATE_LIMITS="off",
-        ),
-        port,
-    ).start()
-    yield running
-    running.stop()
 
 
 @pytest.mark.parametrize(

@@ -169,31 +169,31 @@ async def test_domain_client_id_needs_https_on_that_host(http, service):
     assert (await http.get(local)).status_code == 200
 
 
-# -- /authorize after the redirect URI is trusted: errors go back to the client -----
+# -- /authorize before the person decides: errors are shown, never redirected -------
 
 
 @pytest.mark.parametrize(
     ("override", "error"),
     [
-        ({"code_challenge": ""}, "invalid_request"),
-        ({"code_challenge_method": "plain"}, "invalid_request"),
-        ({"code_challenge": "short"}, "invalid_request"),
-        ({"response_type": "token"}, "unsupported_response_type"),
-        ({"resource": "not-absolute"}, "invalid_target"),
+        ({"code_challenge": ""}, "code_challenge is required"),
+        ({"code_challenge_method": "plain"}, "code_challenge_method must be S256"),
+        ({"code_challenge": "short"}, "not a valid S256 challenge"),
+        ({"response_type": "token"}, "only response_type=code"),
+        ({"resource": "not-absolute"}, "resource must be an absolute URI"),
     ],
 )
-async def test_request_errors_are_redirected_with_state_and_iss(http, service, override, error):
+async def test_request_errors_are_shown_not_redirected(http, service, override, error):
+    """Anyone can register any redirect URI, so before the person has acted no error may
+    send the browser there (that would be an open redirector)."""
     client_id = await register(http, service.url)
     url = authorize_url(
         service.url, client_id, REDIRECT, pkce.s256(pkce.new_verifier()), **override
     )
     response = await http.get(url)
-    assert response.status_code == 303
-    params = query_of(response.headers["location"])
-    assert response.headers["location"].startswith(REDIRECT + "?")
-    assert params["error"] == [error]
-    assert params["state"] == ["st-123"]
-    assert params["iss"] == [service.url]
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    assert error in response.text
 
 
 # -- consent ------------------------------------------------------------------

@@ -29,7 +29,8 @@ async def test_protected_resource_metadata_at_root_and_suffix(http, service, suf
     assert response.status_code == 200
     meta = response.json()
     assert meta["authorization_servers"] == [service.url]
-    assert meta["resource"] == service.url
+    # RFC 9728 §3.3: the resource is the identifier the metadata URL was formed from.
+    assert meta["resource"] == service.url + suffix
 
 
 async def test_issuer_comes_from_settings_not_the_host_header(http, service):

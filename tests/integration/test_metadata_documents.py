@@ -16,6 +16,8 @@ from openrouter_oauth.metadata_documents import MetadataDocumentFetcher
 from openrouter_oauth.sealing import Sealer
 from tests.certs import CertificateAuthority
 
+ISSUER = "https://auth.example"
+
 HOST = "client.test"
 
 
@@ -62,7 +64,7 @@ def resolver_for(trust, **kwargs) -> tuple[ClientResolver, MetadataDocumentFetch
         address_allowed=lambda ip: ip.is_loopback, verify=trust, **kwargs
     )
     fetcher._resolve = _loopback(fetcher._resolve)
-    return ClientResolver(Sealer("x" * 40), fetcher), fetcher
+    return ClientResolver(Sealer("x" * 40, issuer=ISSUER), fetcher), fetcher
 
 
 def _loopback(resolve):
@@ -104,7 +106,7 @@ async def test_document_is_fetched_verified_and_cached(document_server):
         (200, {}, b"[]", "not a JSON object"),
         (302, {"Location": "https://client.test/other"}, b"", "HTTP 302"),
         (404, {}, b"{}", "HTTP 404"),
-        (200, {}, b" " * 20000, "too large"),
+        (200, {}, b" " * 20000, "larger than 16384 bytes"),
     ],
 )
 async def test_bad_documents_are_invalid_client(document_server, status, headers, body, reason):
@@ -145,7 +147,7 @@ async def test_certificate_is_verified(document_server):
 )
 async def test_default_policy_refuses_inward_addresses(host):
     fetcher = MetadataDocumentFetcher()
-    resolver = ClientResolver(Sealer("x" * 40), fetcher)
+    resolver = ClientResolver(Sealer("x" * 40, issuer=ISSUER), fetcher)
     try:
         with pytest.raises(InvalidClient):
             await resolver.resolve(f"https://{host}/client.json")

@@ -39,7 +39,7 @@ async def test_metrics_count_requests_outcomes_and_flow_events(http, start_servi
     grant = await authorized(http, service.url)
     assert (await grant.redeem(http)).status_code == 200
     assert (await grant.redeem(http)).status_code == 400
-    text = (await http.get(f"{service.url}/metrics")).text
+    text = (await http.get(service.metrics_url)).text
     assert (
         metric(text, "openrouter_oauth_requests_total", route="token", status="200", outcome="ok")
         == 1
@@ -70,7 +70,7 @@ async def test_metrics_sum_over_workers(http, start_service):
     async with httpx.AsyncClient() as fresh:  # new connections spread over the workers
         for _ in range(20):
             await fresh.get(f"{service.url}/healthz", headers={"Connection": "close"})
-    text = (await http.get(f"{service.url}/metrics")).text
+    text = (await http.get(service.metrics_url)).text
     assert (
         metric(text, "openrouter_oauth_requests_total", route="healthz", status="200", outcome="ok")
         >= 20

@@ -16,6 +16,8 @@ from openrouter_oauth.store.etcd import EtcdStore, grpc_target
 from openrouter_oauth.store.memory import MemoryStore
 from tests.harness import EtcdServer
 
+ISSUER = "https://auth.example"
+
 
 @pytest.fixture(params=["memory", "etcd"])
 async def store(request, etcd) -> AsyncIterator[object]:
@@ -55,7 +57,7 @@ async def test_concurrent_creates_let_one_win(store):
 
 async def test_sealed_records_expire_on_time_whatever_the_store_keeps(store):
     # etcd leases are shared and outlive their records; the sealed expiry is what counts.
-    state = StateStore(store, Sealer("x" * 40), ttl=60)
+    state = StateStore(store, Sealer("x" * 40, issuer=ISSUER), ttl=60)
     await state.create("t", "fresh", {"n": 1}, ttl=1)
     await state.create("t", "stale", {"n": 2}, ttl=1)
     taken = await state.take("t", "fresh")
@@ -67,7 +69,9 @@ async def test_sealed_records_expire_on_time_whatever_the_store_keeps(store):
 async def test_store_keys_are_hashes_of_handles(etcd):
     store = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), prefix="/hashed/"))
     try:
-        await StateStore(store, Sealer("x" * 40), ttl=60).create("code", "the-handle", {})
+        await StateStore(store, Sealer("x" * 40, issuer=ISSUER), ttl=60).create(
+            "code", "the-handle", {}
+        )
         keys = [kv.key for kv in await _all(store)]
         assert len(keys) == 1 and b"the-handle" not in keys[0]
         assert keys[0].startswith(b"/hashed/code/")

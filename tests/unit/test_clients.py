@@ -4,7 +4,9 @@ from openrouter_oauth.clients import ClientResolver, issue_client_id
 from openrouter_oauth.errors import InvalidClient, InvalidRedirectUri
 from openrouter_oauth.sealing import Sealer
 
-SEALER = Sealer("k" * 40)
+ISSUER = "https://auth.example"
+
+SEALER = Sealer("k" * 40, issuer=ISSUER)
 
 
 async def no_documents(url):
@@ -27,7 +29,7 @@ async def test_registered_client_carries_its_redirect_uris():
 
 
 async def test_registered_client_from_another_server_is_invalid():
-    foreign = issue_client_id(Sealer("z" * 40), ["https://a.example/cb"], "X")
+    foreign = issue_client_id(Sealer("z" * 40, issuer=ISSUER), ["https://a.example/cb"], "X")
     with pytest.raises(InvalidClient, match="register again"):
         await RESOLVER.resolve(foreign)
 

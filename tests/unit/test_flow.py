@@ -48,7 +48,7 @@ def test_client_redirect_carries_each_parameter_once():
 
 def grant(verifier: str = CHALLENGE_VERIFIER):
     request = flow.authorization_request(CLIENT, "https://app.example/cb", params())
-    return flow.grant_record(flow.pending_record(request, "ours"), "theirs")
+    return flow.grant_record(flow.pending_record(request, "ours", "browser-hash"), "theirs")
 
 
 def token(**values):
@@ -83,3 +83,23 @@ def test_me_response_keeps_the_original_fields():
     assert body["id"] == body["username"] == "1234567"
     assert body["name"] == "OpenRouter User"
     assert body["usage"] == 1.5 and body["balance"] is None and body["label"] == "L"
+
+
+def test_only_the_approving_browser_completes_the_callback():
+    request = flow.authorization_request(CLIENT, "https://app.example/cb", params())
+    pending = flow.pending_record(request, "ours", "hash-of-a")
+    assert flow.same_browser(pending, "hash-of-a")
+    assert not flow.same_browser(pending, "hash-of-b")
+    assert not flow.same_browser(pending, "")
+    assert not flow.same_browser({**pending, "browser": ""}, "")
+
+
+def test_only_the_granted_scope_is_named_whatever_was_asked():
+    """Requested scopes are accepted (clients send openid, offline_access, …) but the
+    token response names only what the key grants."""
+    flow.authorization_request(
+        CLIENT, "https://app.example/cb", params(scope="admin openid offline_access")
+    )
+    assert flow.token_response("sk-or-v1-x")["scope"] == flow.GRANTED_SCOPE == "openrouter"
+    with pytest.raises(InvalidRequest, match="longer than"):
+        flow.authorization_request(CLIENT, "https://app.example/cb", params(scope="s" * 2049))

@@ -43,6 +43,17 @@ def test_https_issuer_and_ipv6_loopback():
         ({**ETCD, "ETCD_USERNAME": "u"}, "ETCD_USERNAME"),
         ({**ETCD, "ETCD_TIMEOUT_SECONDS": "0"}, "ETCD_TIMEOUT_SECONDS"),
         ({"UPSTREAM_TIMEOUT_SECONDS": "x"}, "UPSTREAM_TIMEOUT_SECONDS"),
+        ({"CLIENT_ID_METADATA_DOCUMENTS": "maybe"}, "CLIENT_ID_METADATA_DOCUMENTS"),
+        ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
+        ({"MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS"),
+        ({"REQUEST_DEADLINE_SECONDS": "0"}, "REQUEST_DEADLINE_SECONDS"),
+        ({"RATE_LIMITS": "me=lots"}, "RATE_LIMITS"),
+        ({"SECRET_FILE": "/nonexistent/secret"}, "SECRET_FILE"),
+        ({"SECRET": "s" * 40, "SECRET_FILE": "/etc/hostname"}, "SECRET_FILE"),
+        (
+            {"ISSUER_URL": "https://auth.example", "METADATA_DOCUMENTS_ALLOW_LOOPBACK": "true"},
+            "METADATA_DOCUMENTS_ALLOW_LOOPBACK",
+        ),
     ],
 )
 def test_each_bad_value_names_its_variable(env, name):
@@ -56,3 +67,30 @@ def test_secrets_never_appear_in_repr():
         {**ETCD, "ETCD_USERNAME": "u", "ETCD_PASSWORD": "hunter2-pass"}, port=1
     )
     assert "s" * 40 not in repr(settings) and "hunter2" not in repr(settings)
+
+
+def test_secrets_can_come_from_mounted_files(tmp_path):
+    """A Secret mounted as a volume: the values need not sit in the environment; a key the
+    Secret lacks (PREVIOUS_SECRETS) is simply absent."""
+    (tmp_path / "SECRET").write_text("f" * 40 + "\n")
+    (tmp_path / "PREVIOUS_SECRETS").write_text(f"{'p' * 40},{'q' * 40}\n")
+    env = {**ETCD, "SECRET": "", "SECRET_FILE": str(tmp_path / "SECRET")}
+    settings = load_settings(
+        {**env, "PREVIOUS_SECRETS_FILE": str(tmp_path / "PREVIOUS_SECRETS")}, port=1
+    )
+    assert settings.secret == "f" * 40
+    assert settings.previous_secrets == ("p" * 40, "q" * 40)
+    missing = load_settings({**env, "PREVIOUS_SECRETS_FILE": str(tmp_path / "absent")}, port=1)
+    assert missing.previous_secrets == ()
+
+
+def test_security_settings_defaults_and_switches():
+    settings = load_settings({}, port=1)
+    assert settings.metadata_documents and not settings.metadata_documents_allow_loopback
+    assert settings.metrics_port == 9464
+    assert {limit.endpoint for limit in settings.rate_limits} >= {"me", "token"}
+    off = load_settings(
+        {"CLIENT_ID_METADATA_DOCUMENTS": "off", "METADATA_DOCUMENTS_ALLOW_LOOPBACK": "true"},
+        port=1,
+    )
+    assert not off.metadata_documents and off.metadata_documents_allow_loopback

@@ -2,9 +2,13 @@
 
 GET shows the consent page. Its form carries a sealed ticket (the validated
 request, a fresh handle, and a hash of a SameSite=Strict cookie), so the POST
-needs no server-side state until the person decides, a forged cross-site POST
-fails the cookie check, and a second submission of the same page finds its
-handle already used.
+needs no server-side state until the person decides, and a forged cross-site
+POST fails the cookie check. A decision is recorded under the ticket's handle
+for the ticket's whole life, so each ticket is answered exactly once.
+
+Until the person has decided, no error is redirected anywhere: anyone can name
+any redirect URI, so an automatic redirect would be an open redirector. Errors
+are shown as pages; only the decision sends the browser back to the client.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from urllib.parse import urlencode
 
 from sanic import Blueprint, HTTPResponse, Request
@@ -21,10 +26,11 @@ from sanic.request.parameters import RequestParameters
 from .. import flow, pages, pkce
 from ..clients import Client
 from ..errors import AccessDenied, InvalidClient, InvalidRedirectUri, OAuthError
+from ..limits import MAX_TICKET_LENGTH
 from ..metrics import AUTHORIZATIONS
 from ..sealing import SealError
 from ..settings import Settings
-from ..state import PENDING
+from ..state import DECISION, PENDING
 from .responses import browser_redirect, error_page, page, redirect_error
 
 CONSENT_PURPOSE = "consent"
@@ -32,25 +38,46 @@ _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 bp = Blueprint("authorize")
 
-
+# SameSite=Strict: proves the decision was posted from our own consent page.
 CSRF_COOKIE = "oauth_csrf"
+# SameSite=Lax: sent on OpenRouter's top-level redirect to /callback (Strict is not), so
+# the callback completes only in the browser that approved.
+BROWSER_COOKIE = "oauth_browser"
 
 
 def _https(settings: Settings) -> bool:
     return settings.issuer_url.startswith("https://")
 
 
-def _csrf_cookie(request: Request) -> str:
-    """The consent cookie; on https only its ``__Host-`` form, which a sibling host cannot set.
-
-    (Sanic's own lookup falls back to the unprefixed name, which would undo that.)
+def read_cookie(request: Request, name: str) -> str:
+    """A well-formed cookie of ours; on https only its ``__Host-`` form, which a sibling host
+    cannot set. (Sanic's own lookup falls back to the unprefixed name, which would undo that.)
     """
-    name = f"__Host-{CSRF_COOKIE}" if _https(request.app.ctx.settings) else CSRF_COOKIE
-    return RequestParameters.get(request.cookies, name) or ""
+    if _https(request.app.ctx.settings):
+        name = f"__Host-{name}"
+    value = RequestParameters.get(request.cookies, name) or ""
+    return value if _COOKIE_VALUE.fullmatch(value) else ""
 
 
-def _cookie_hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+def cookie_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest() if value else ""
+
+
+def set_cookie(
+    request: Request, response: HTTPResponse, name: str, value: str, samesite: str
+) -> None:
+    settings = request.app.ctx.settings
+    https = _https(settings)
+    response.add_cookie(
+        name,
+        value,
+        path="/",
+        httponly=True,
+        samesite=samesite,
+        secure=https,
+        host_prefix=https,
+        max_age=settings.state_ttl_seconds,
+    )
 
 
 def _client_error_page(exc: OAuthError) -> HTTPResponse:
@@ -63,41 +90,44 @@ def _client_error_page(exc: OAuthError) -> HTTPResponse:
             "Go back to the application and sign in again; if it keeps happening, "
             "the application may need to register again.",
         )
+    if isinstance(exc, InvalidRedirectUri):
+        return error_page(
+            400,
+            "This sign-in request cannot be trusted",
+            f"The address to return to after sign-in is not allowed: {exc.description}.",
+            "Go back to the application and report this to its developer.",
+        )
     return error_page(
         400,
-        "This sign-in request cannot be trusted",
-        f"The address to return to after sign-in is not allowed: {exc.description}.",
+        "This sign-in request is invalid",
+        f"The application sent a request this server cannot accept: {exc.description}.",
         "Go back to the application and report this to its developer.",
     )
+
+
+async def _validated(request: Request) -> tuple[Client, flow.AuthorizationRequest]:
+    params = dict(request.get_args(keep_blank_values=True))
+    request.ctx.client_id = flow.single_or_none(params, "client_id")
+    client: Client = await request.app.ctx.clients.resolve(flow.single(params, "client_id") or "")
+    redirect_uri = flow.redirect_uri_for(client, params)
+    return client, flow.authorization_request(client, redirect_uri, params)
 
 
 @bp.get("/authorize")
 async def authorize(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
-    params = dict(request.get_args(keep_blank_values=True))
-    request.ctx.client_id = flow.single_or_none(params, "client_id")
     try:
-        client: Client = await ctx.clients.resolve(flow.single(params, "client_id") or "")
-        redirect_uri = flow.redirect_uri_for(client, params)
+        client, auth_request = await _validated(request)
     except OAuthError as exc:
         request.ctx.outcome = exc.error
-        if isinstance(exc, InvalidClient | InvalidRedirectUri):
-            return _client_error_page(exc)
-        # e.g. a repeated parameter: still nowhere safe to redirect to
-        return error_page(400, "This sign-in request is malformed", f"{exc.description}.")
-    try:
-        auth_request = flow.authorization_request(client, redirect_uri, params)
-    except OAuthError as exc:
-        return redirect_error(request, redirect_uri, flow.single_or_none(params, "state"), exc)
-    cookie = _csrf_cookie(request)
-    if not _COOKIE_VALUE.fullmatch(cookie):
-        cookie = secrets.token_urlsafe(32)
+        return _client_error_page(exc)
+    cookie = read_cookie(request, CSRF_COOKIE) or secrets.token_urlsafe(32)
     ticket = ctx.sealer.seal(
         CONSENT_PURPOSE,
         {
             "request": auth_request.record(),
             "handle": secrets.token_urlsafe(32),
-            "csrf": _cookie_hash(cookie),
+            "csrf": cookie_hash(cookie),
         },
         ttl=ctx.settings.state_ttl_seconds,
     )
@@ -105,24 +135,14 @@ async def authorize(request: Request) -> HTTPResponse:
         pages.consent_page(
             client_name=client.name,
             client_identity=client.identity,
-            redirect_uri=redirect_uri,
+            redirect_uri=auth_request.redirect_uri,
             ticket=ticket,
             action="/authorize",
         ),
-        form_targets=(ctx.settings.openrouter_base_url, redirect_uri),
+        form_targets=(ctx.settings.openrouter_base_url, auth_request.redirect_uri),
     )
     AUTHORIZATIONS.labels("started").inc()
-    https = _https(ctx.settings)
-    response.add_cookie(
-        CSRF_COOKIE,
-        cookie,
-        path="/",
-        httponly=True,
-        samesite="Strict",
-        secure=https,
-        host_prefix=https,
-        max_age=ctx.settings.state_ttl_seconds,
-    )
+    set_cookie(request, response, CSRF_COOKIE, cookie, "Strict")
     return response
 
 
@@ -135,48 +155,61 @@ def _already_answered() -> HTTPResponse:
     )
 
 
-@bp.post("/authorize")
-async def decide(request: Request) -> HTTPResponse:
-    ctx = request.app.ctx
+def _open_ticket(request: Request) -> tuple[dict, int] | HTTPResponse:
+    """The ticket's data and expiry, or the page explaining why it cannot be used."""
     form = dict(request.form or {})
     try:
-        ticket = ctx.sealer.open(CONSENT_PURPOSE, flow.single(form, "ticket") or "")
+        raw = flow.single(form, "ticket", max_length=MAX_TICKET_LENGTH) or ""
+        claims = request.app.ctx.sealer.open_claims(CONSENT_PURPOSE, raw)
     except (SealError, OAuthError):
         return error_page(
             400,
             "This approval page has expired",
             "The approval page was open too long or was not sent by this server.",
         )
-    cookie = _csrf_cookie(request)
-    if not hmac.compare_digest(_cookie_hash(cookie), str(ticket.get("csrf", ""))):
+    ticket = claims["d"]
+    csrf = cookie_hash(read_cookie(request, CSRF_COOKIE))
+    if not csrf or not hmac.compare_digest(csrf, str(ticket.get("csrf", ""))):
         return error_page(
             403,
             "This approval did not come from your browser",
             "The approval was sent without the consent page this server showed "
             "you, so it was refused to protect your account.",
         )
+    return ticket, claims["exp"]
+
+
+@bp.post("/authorize")
+async def decide(request: Request) -> HTTPResponse:
+    ctx = request.app.ctx
+    opened = _open_ticket(request)
+    if isinstance(opened, HTTPResponse):
+        return opened
+    ticket, expires = opened
     auth_request = flow.AuthorizationRequest.from_record(ticket["request"])
     request.ctx.client_id = auth_request.client_id
-    action = flow.single_or_none(form, "action")
+    action = flow.single_or_none(dict(request.form or {}), "action")
+    if action not in ("approve", "deny"):
+        return error_page(400, "Unknown choice", "Please use the Approve or Deny button.")
+    lifetime = max(1.0, expires - time.time())
+    if not await ctx.state.create(DECISION, ticket["handle"], {"action": action}, ttl=lifetime):
+        return _already_answered()
     if action == "deny":
-        if not await ctx.state.create(PENDING, ticket["handle"], {"denied": True}):
-            return _already_answered()
         AUTHORIZATIONS.labels("denied").inc()
         denied = AccessDenied("the person denied the request")
         return redirect_error(request, auth_request.redirect_uri, auth_request.state, denied)
-    if action != "approve":
-        return error_page(400, "Unknown choice", "Please use the Approve or Deny button.")
+    browser = read_cookie(request, BROWSER_COOKIE) or secrets.token_urlsafe(32)
     verifier = pkce.new_verifier()
-    if not await ctx.state.create(
-        PENDING, ticket["handle"], flow.pending_record(auth_request, verifier)
-    ):
-        return _already_answered()
+    pending = flow.pending_record(auth_request, verifier, cookie_hash(browser))
+    await ctx.state.create(PENDING, ticket["handle"], pending)
     AUTHORIZATIONS.labels("approved").inc()
     callback = ctx.settings.url("/callback") + "?" + urlencode({"session": ticket["handle"]})
-    return browser_redirect(
+    response = browser_redirect(
         ctx.upstream.authorization_url(
             callback_url=callback,
             code_challenge=pkce.s256(verifier),
             key_label=auth_request.client_name,
         )
     )
+    set_cookie(request, response, BROWSER_COOKIE, browser, "Lax")
+    return response

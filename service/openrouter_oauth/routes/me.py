@@ -7,7 +7,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from .. import flow
 from ..errors import InvalidToken, TemporarilyUnavailable
 from ..upstream import InvalidKey, UpstreamUnavailable
-from .responses import oauth_error, oauth_json
+from .responses import oauth_error, oauth_json, rate_limited
 
 MAX_KEY_LENGTH = 512
 
@@ -24,6 +24,11 @@ def _unauthorized(request: Request, error: InvalidToken | None) -> HTTPResponse:
     return oauth_error(error, headers={"WWW-Authenticate": challenge})
 
 
+def _well_formed(key: str) -> bool:
+    """Keys are printable ASCII (RFC 6750 b64token); anything else cannot be a key."""
+    return 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable() and " " not in key
+
+
 @bp.get("/me")
 async def me(request: Request) -> HTTPResponse:
     header = request.headers.get("authorization", "")
@@ -31,10 +36,16 @@ async def me(request: Request) -> HTTPResponse:
     if not header:
         return _unauthorized(request, None)
     key = key.strip()
-    if scheme.lower() != "bearer" or not key or len(key) > MAX_KEY_LENGTH or " " in key:
+    if scheme.lower() != "bearer" or not _well_formed(key):
         return _unauthorized(request, InvalidToken("the Authorization header is malformed"))
+    key_info = request.app.ctx.key_info
+    # Only checks that would reach OpenRouter count: a resource server re-checking its
+    # users' keys is served from the cache, however often it asks.
+    limited = None if key_info.is_cached(key) else rate_limited(request, "me")
+    if limited is not None:
+        return limited
     try:
-        info = await request.app.ctx.key_info.get(key)
+        info = await key_info.get(key)
     except InvalidKey:
         return _unauthorized(request, InvalidToken("the key is invalid or revoked"))
     except UpstreamUnavailable:

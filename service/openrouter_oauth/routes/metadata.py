@@ -10,9 +10,10 @@ from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request, json
 
+from ..flow import GRANTED_SCOPE
 from ..settings import Settings
 
-SCOPES = ["openrouter"]
+SCOPES = [GRANTED_SCOPE]
 _CACHE = {"Cache-Control": "public, max-age=300"}
 
 bp = Blueprint("metadata")
@@ -30,15 +31,17 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "grant_types_supported": ["authorization_code"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
-        "client_id_metadata_document_supported": True,
+        "client_id_metadata_document_supported": settings.metadata_documents,
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": "https://openrouter.ai/docs/use-cases/oauth-pkce",
     }
 
 
-def protected_resource_metadata(settings: Settings) -> dict[str, Any]:
+def protected_resource_metadata(settings: Settings, suffix: str = "") -> dict[str, Any]:
+    """RFC 9728: at ``/.well-known/oauth-protected-resource/<suffix>`` the resource
+    identifier is the issuer's origin with that path (§3.1), and must be named as such."""
     return {
-        "resource": settings.issuer_url,
+        "resource": f"{settings.issuer_url}/{suffix}" if suffix else settings.issuer_url,
         "authorization_servers": [settings.issuer_url],
         "scopes_supported": SCOPES,
         "bearer_methods_supported": ["header"],
@@ -55,4 +58,6 @@ async def as_metadata(request: Request, _suffix: str = "") -> HTTPResponse:
 @bp.get("/.well-known/oauth-protected-resource")
 @bp.get("/.well-known/oauth-protected-resource/<_suffix:path>", name="pr_metadata_suffix")
 async def pr_metadata(request: Request, _suffix: str = "") -> HTTPResponse:
-    return json(request.app.ctx.pr_metadata, headers=_CACHE)
+    if not _suffix:
+        return json(request.app.ctx.pr_metadata, headers=_CACHE)
+    return json(protected_resource_metadata(request.app.ctx.settings, _suffix), headers=_CACHE)

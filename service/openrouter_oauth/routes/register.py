@@ -7,7 +7,7 @@ from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from ..clients import clean_name, issue_client_id, validate_redirect_uris
+from ..clients import issue_client_id, registered_name, validate_redirect_uris
 from ..errors import InvalidClientMetadata
 from .responses import oauth_json
 
@@ -37,7 +37,7 @@ async def register(request: Request) -> HTTPResponse:
         )
     _string_list(body, "grant_types", ["authorization_code"], "authorization_code")
     _string_list(body, "response_types", ["code"], "code")
-    name = clean_name(body.get("client_name"), "Unnamed client")
+    name = registered_name(body.get("client_name"))
     client_id = issue_client_id(request.app.ctx.sealer, redirect_uris, name)
     request.ctx.client_id = client_id
     # RFC 7591 §3.2.1: echo the registered metadata, with the values we actually apply.

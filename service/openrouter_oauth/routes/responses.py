@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from sanic import HTTPResponse, Request, html, json, redirect
 
-from .. import flow, pages
-from ..errors import OAuthError
+from .. import flow, metrics, pages
+from ..errors import OAuthError, RateLimited
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -76,3 +76,29 @@ def wants_html(request: Request) -> bool:
 
 
 BROWSER_PATHS = frozenset({"/authorize", "/callback"})
+
+
+def route_name(request: Request) -> str:
+    """A fixed label for the matched route (never the raw path)."""
+    return request.route.name.rsplit(".", 1)[-1] if request.route else "unmatched"
+
+
+def rate_limited(request: Request, endpoint: str) -> HTTPResponse | None:
+    """429 with Retry-After when this address is over its limit for ``endpoint``, else None."""
+    address = request.remote_addr or request.ip
+    retry_after = request.app.ctx.rate_limiter.retry_after(endpoint, address)
+    if retry_after is None:
+        return None
+    metrics.RATE_LIMITED.labels(route_name(request)).inc()
+    request.ctx.outcome = RateLimited.error
+    headers = {"Retry-After": str(retry_after)}
+    if wants_html(request):
+        response = error_page(
+            429,
+            "Too many attempts",
+            "This address has started too many sign-ins in a short time.",
+            f"Wait {retry_after} seconds, then try again.",
+        )
+        response.headers.update(headers)
+        return response
+    return oauth_error(RateLimited("too many requests from this address; slow down"), headers)

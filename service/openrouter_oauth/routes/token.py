@@ -39,7 +39,7 @@ async def token(request: Request) -> HTTPResponse:
     if taken is None:
         raise InvalidGrant("the code is invalid, expired or already used")
     grant, expires = taken
-    auth_request = flow.check_redemption(token_request, grant)
+    flow.check_redemption(token_request, grant)
     try:
         issued = await ctx.upstream.exchange(grant["upstream_code"], grant["upstream_verifier"])
     except UpstreamRejected:
@@ -49,4 +49,4 @@ async def token(request: Request) -> HTTPResponse:
         await ctx.state.put_back(CODE, token_request.code, grant, expires)
         raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
     CODES_REDEEMED.inc()
-    return oauth_json(flow.token_response(issued.key, auth_request.scope))
+    return oauth_json(flow.token_response(issued.key))

@@ -30,19 +30,9 @@ KUBERNETES_VERSION = "1.33.0"
 FOREIGN_KINDS = {"ServiceMonitor"}
 
 
-def test_lint_strict(tmp_path):
-    result = helm("lint", "--strict", str(CHART), tmp=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    result = helm(
-        "lint",
-        "--strict",
-        str(CHART),
-        "--set",
-        "provider.create=true",
-        "--set",
-        "provider.issuerURL=https://auth.example.com",
-        tmp=tmp_path,
-    )
+@pytest.mark.parametrize("name", ["defaults", "provider", "hardened", "external-etcd-egress"])
+def test_lint_strict(tmp_path, name):
+    result = helm("lint", "--strict", str(CHART), *VALUE_SETS[name], tmp=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -36,8 +36,23 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* repository@digest when a digest is set (the tag is then ignored), else repository:tag. */}}
 {{- define "openrouter-oauth.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "openrouter-oauth.etcdImage" -}}
+{{- with .Values.etcd.image }}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "openrouter-oauth.serviceAccountName" -}}
@@ -70,13 +85,33 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* The container security context every workload here uses. */}}
+{{/* The pod security context every workload here uses (values.podSecurityContext). Keys set
+     to null in the values (e.g. runAsUser on OpenShift) are left out. */}}
+{{- define "openrouter-oauth.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext }}
+{{- end }}
+
+{{/* The container security context every container here uses (values.securityContext). */}}
 {{- define "openrouter-oauth.containerSecurityContext" -}}
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-runAsNonRoot: true
-capabilities:
-  drop: [ALL]
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.securityContext }}
+{{- end }}
+
+{{/* Where the config Secret (SECRET, PREVIOUS_SECRETS) and the introspection credentials are
+     mounted in the service container. The service reads the files named by SECRET_FILE,
+     PREVIOUS_SECRETS_FILE and INTROSPECTION_CREDENTIALS_FILE. */}}
+{{- define "openrouter-oauth.configDir" -}}/etc/openrouter-oauth/config{{- end }}
+{{- define "openrouter-oauth.introspectionDir" -}}/etc/openrouter-oauth/introspection{{- end }}
+
+{{/* Whether the separate metrics Service is rendered (a ServiceMonitor needs it). */}}
+{{- define "openrouter-oauth.metricsService" -}}
+{{- if and .Values.metrics.enabled (or .Values.metrics.service.enabled .Values.metrics.serviceMonitor.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* The NetworkPolicy egress rule to the cluster DNS service. */}}
+{{- define "openrouter-oauth.dnsEgress" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.egress.dns | nindent 4 }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
 {{- end }}

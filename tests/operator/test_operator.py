@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import jsonschema
+
 from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
 
 from .conftest import (
     DEPLOYMENTS,
     PROVIDERS,
+    SCHEMA,
     SECRETS,
     decoded,
     deployment,
@@ -109,6 +112,7 @@ async def config_is(cluster, secret: str, previous: str) -> dict:
 async def rotation_is(cluster, phase: str, reason: str) -> dict:
     obj = await status_is(cluster, "main", "True", reason)
     assert obj["status"]["rotation"]["phase"] == phase
+    jsonschema.validate(obj, SCHEMA)  # the status the operator writes is what the CRD declares
     return obj
 
 

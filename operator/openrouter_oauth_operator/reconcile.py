@@ -246,7 +246,8 @@ def rollout_status(deployment: Mapping[str, Any] | None, checksum: str | None) -
     stalled = _stalled(status)
     if stalled is not None:
         return Rollout(False, stalled)
-    wanted = spec.get("replicas", 1)
+    wanted = spec.get("replicas")
+    wanted = 1 if wanted is None else wanted  # the API server defaults it to 1
     updated = status.get("updatedReplicas") or 0
     replicas = status.get("replicas") or 0
     available = status.get("availableReplicas") or 0

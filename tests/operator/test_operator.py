@@ -200,6 +200,22 @@ async def test_emergency_drop_during_a_rotation_seals_with_the_new_secret_at_onc
     assert "PreviousSecretsDropped" in reasons(cluster)
 
 
+async def test_a_deployment_gone_mid_rotation_holds_the_phase_until_it_returns(cluster, operator):
+    await configured_with(cluster, A)
+    await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+    await config_is(cluster, A, B)
+    await cluster.delete(f"{DEPLOYMENTS}/openrouter-oauth")
+    await status_is(cluster, "main", "False", "DeploymentNotFound")
+    await stays(cluster, A, B, resyncs=2)
+    # Recreated: its pods are new and read the phase-1 config, but nothing seals with B
+    # until the Deployment reports them rolled out.
+    await cluster.create(DEPLOYMENTS, deployment())
+    await rotation_is(cluster, "Accepting", "RotationAccepting")
+    await stays(cluster, A, B, resyncs=2)
+    await set_rollout(cluster, await generation(cluster), updated=3)
+    await config_is(cluster, B, A)
+
+
 async def test_an_operator_restarted_mid_rotation_carries_on(cluster):
     async with running_operator():
         await configured_with(cluster, A)

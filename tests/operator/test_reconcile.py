@@ -273,6 +273,13 @@ STUCK = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
         (_deployment(FULL), True, "all 3 replicas"),
         (_deployment({}, wanted=0), True, "all 0 replicas"),
         ({**_deployment(FULL), "status": {}}, False, "not observed"),
+        (
+            _deployment(
+                {**FULL, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}, wanted=None
+            ),
+            True,
+            "all 1",
+        ),
     ],
 )
 def test_rollout_status_follows_deployment_semantics(deployment, done, message):

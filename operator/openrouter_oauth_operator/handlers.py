@@ -21,6 +21,7 @@ from .config import OperatorConfig
 from .kube import Kube, KubeError, deployment_path, provider_path, secrets_path
 
 LABELS = {"app.kubernetes.io/managed-by": "openrouter-oauth-operator"}
+ROTATION_POLL_SECONDS = 5.0
 
 
 def provider_id(namespace: str, name: str) -> str:
@@ -242,6 +243,11 @@ async def cleanup_handler(memo: kopf.Memo, **_: Any) -> None:
         await kube.aclose()
 
 
+def _rotating(status: kopf.Status, **_: Any) -> bool:
+    """A rotation waits for a rollout (as last reported: the Secret is the truth)."""
+    return (status.get("rotation") or {}).get("phase") in (rc.ACCEPTING, rc.SEALING)
+
+
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     resource = (rc.GROUP, rc.VERSION, rc.PLURAL)
@@ -259,6 +265,18 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         interval=config.resync_seconds,
         initial_delay=config.resync_seconds,
         idle=None,
+    )(reconcile_handler)
+    # While a rotation waits for a rollout, look more often, so the next phase starts
+    # soon after the rollout finishes rather than up to a whole resync later.
+    poll = min(ROTATION_POLL_SECONDS, config.resync_seconds)
+    kopf.timer(
+        *resource,
+        registry=registry,
+        id="rotation",
+        interval=poll,
+        initial_delay=poll,
+        idle=None,
+        when=_rotating,
     )(reconcile_handler)
     kopf.on.delete(*resource, registry=registry, id="release")(release_handler)
     return registry

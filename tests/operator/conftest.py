@@ -198,9 +198,9 @@ def bump_generation(kmock: Any) -> Callable[[Any], dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def running_operator() -> AsyncIterator[None]:
+async def running_operator(resync_seconds: float = 1) -> AsyncIterator[None]:
     """The whole operator as a task; leaving the block stops it like a SIGTERM would."""
-    config = OperatorConfig(resync_seconds=1, namespace=NS)
+    config = OperatorConfig(resync_seconds=resync_seconds, namespace=NS)
     registry = build_registry(config)
 
     @kopf.on.startup(registry=registry)

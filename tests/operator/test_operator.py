@@ -6,6 +6,7 @@ import asyncio
 
 import jsonschema
 
+from openrouter_oauth_operator import handlers
 from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
 
 from .conftest import (
@@ -279,3 +280,17 @@ async def test_delete_cleans_up_what_the_operator_created(cluster, operator):
         )
 
     await eventually(cleaned)
+
+
+async def test_a_rotation_moves_on_without_waiting_for_the_resync(cluster, monkeypatch):
+    monkeypatch.setattr(handlers, "ROTATION_POLL_SECONDS", 0.5)
+    async with running_operator(resync_seconds=3600):
+        await configured_with(cluster, A)
+        await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+        # With no resync in sight, a spec change makes the operator read the new secret.
+        await cluster.patch(f"{PROVIDERS}/main", {"spec": {"previousSecretRetentionSeconds": 900}})
+        await config_is(cluster, A, B)
+        await set_rollout(cluster, await generation(cluster), updated=3)
+        await config_is(cluster, B, A)
+        await set_rollout(cluster, await generation(cluster), updated=3)
+        await rotation_is(cluster, "Stable", "Configured")

@@ -495,12 +495,14 @@ def ready_reason(spec: ProviderSpec, config: Config) -> tuple[str, str]:
 
 def rotation_status(config: Config, rollout: str) -> dict[str, Any]:
     """``status.rotation``: no secret and no fingerprint (status is more widely readable)."""
-    return {
+    status: dict[str, Any] = {
         "phase": config.phase,
-        "since": _timestamp(datetime.fromtimestamp(config.since, UTC)),
         "previousSecrets": len(config.previous),
         "rollout": rollout,
     }
+    if config.since:  # unknown for a config written by an operator before this one
+        status["since"] = _timestamp(datetime.fromtimestamp(config.since, UTC))
+    return status
 
 
 def _timestamp(moment: datetime) -> str:

@@ -305,6 +305,7 @@ def test_ready_reason_and_rotation_status_name_the_phase_and_no_secret():
         "rollout": "1 of 3 replicas updated",
     }
     assert rc.ready_reason(spec(), stable(A))[0] == "Configured"
+    assert "since" not in rc.rotation_status(stable(A), "")  # stored by an older operator
 
 
 def test_deployment_patch_claims_and_rolls_only_when_needed():

@@ -122,7 +122,7 @@ def test_two_phase_rotation_step_by_step():
     assert sealing.config.secret == B and sealing.config.previous == ((A, rc.PENDING),)
     assert sealing.config.phase == rc.SEALING and reasons(sealing) == ["RotationSealing"]
 
-    # A pods still seal with A until the phase-2 rollout is done: A does not expire yet.
+    # Pods not yet updated seal with A until the phase-2 rollout is done: A cannot expire.
     assert plan(B, sealing.config, ROLLING, now=99_999) == rc.Step(sealing.config)
 
     # Done: A's retention starts now; the phase change alone does not roll the Deployment.
@@ -162,6 +162,23 @@ def test_setting_the_secret_back_during_phase_1_cancels_the_rotation():
     cancelled = plan(A, accepting, ROLLING, now=1100)
     assert cancelled.config.secret == A and cancelled.config.previous == ((C, 5000),)
     assert cancelled.config.phase == rc.STABLE and reasons(cancelled) == ["RotationCancelled"]
+
+
+def test_cancelling_after_an_unfinished_phase_2_waits_for_the_rollout_before_retention():
+    sealing = plan(B, plan(B, stable(A)).config, DONE).config  # some pods may still seal with A
+    accepting = plan(C, sealing, ROLLING).config
+    cancelled = plan(B, accepting, ROLLING, now=1100).config
+    assert cancelled.secret == B and cancelled.previous == ((A, rc.PENDING),)
+    assert cancelled.phase == rc.SEALING
+    assert plan(B, cancelled, DONE, now=1200).config.previous == ((A, 1200 + RETENTION),)
+
+
+def test_an_issuer_change_during_phase_1_keeps_the_phase_and_rolls_again():
+    accepting = plan(B, stable(A)).config
+    moved = plan(B, accepting, ROLLING, issuerURL="https://new.example.com")
+    assert moved.config.issuer_url == "https://new.example.com" and moved.events == ()
+    assert moved.config.phase == rc.ACCEPTING and moved.config.secret == A
+    assert moved.config.checksum() != accepting.checksum()
 
 
 def test_rotating_back_to_a_retained_secret_keeps_its_retirement_and_needs_no_roll():

@@ -1,8 +1,8 @@
 """Thin kopf handlers: read what a provider points to, let :mod:`.reconcile` decide, write it.
 
-Every change also runs on a timer, so a rotated Secret, an expired previous
-secret, or a fixed problem (a Secret created later, a conflict resolved) is
-picked up without a restart.
+Every change also runs on a timer, so a rotated Secret, a finished rollout (the
+next rotation phase), an expired previous secret, or a fixed problem (a Secret
+created later, a conflict resolved) is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from .config import OperatorConfig
 from .kube import Kube, KubeError, deployment_path, provider_path, secrets_path
 
 LABELS = {"app.kubernetes.io/managed-by": "openrouter-oauth-operator"}
+ROTATION_POLL_SECONDS = 5.0
 
 
 def provider_id(namespace: str, name: str) -> str:
@@ -50,20 +52,14 @@ async def _write_config(
 ) -> bool:
     """Create or update the config Secret; True if it changed."""
     namespace = body.metadata.namespace
-    desired = rc.secret_object(
-        spec.config_secret,
-        config.data(),
-        {rc.RETIRED_ANNOTATION: config.retire_annotation()},
-        LABELS,
-    )
+    desired = rc.secret_object(spec.config_secret, config.data(), config.annotations(), LABELS)
     kopf.adopt(desired, owner=body)
     if current is None:
         await kube.create(secrets_path(namespace), desired)
         return True
-    if (
-        current.get("data") == desired["data"]
-        and (current["metadata"].get("annotations") or {}).get(rc.RETIRED_ANNOTATION)
-        == config.retire_annotation()
+    annotations = current["metadata"].get("annotations") or {}
+    if current.get("data") == desired["data"] and all(
+        annotations.get(key) == value for key, value in config.annotations().items()
     ):
         return False
     # Every key is always written, so a merge patch replaces the whole configuration.
@@ -77,15 +73,20 @@ async def _write_config(
     return True
 
 
-async def reconcile_provider(
-    kube: Kube, config: OperatorConfig, body: kopf.Body
-) -> tuple[rc.ProviderSpec, bool]:
-    """Apply one provider; return its spec and whether anything changed.
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconciliation applied."""
 
-    Raises InvalidProvider, changing nothing.
-    """
-    namespace, name = body.metadata.namespace, body.metadata.name
-    spec = rc.parse_spec(body.spec, config.default_deployment)
+    spec: rc.ProviderSpec
+    step: rc.Step
+    rollout: str  # the Deployment's progress with the config now written
+    changed: bool
+
+
+async def _deployment(
+    kube: Kube, namespace: str, name: str, spec: rc.ProviderSpec
+) -> dict[str, Any]:
+    """The service Deployment, unless it is missing or another provider configures it."""
     deployment = await kube.get(deployment_path(namespace, spec.deployment))
     if deployment is None:
         raise rc.InvalidProvider(
@@ -96,14 +97,31 @@ async def reconcile_provider(
         raise rc.InvalidProvider(
             "DeploymentClaimed", f"Deployment {spec.deployment} is configured by {other}"
         )
+    return deployment
+
+
+async def reconcile_provider(kube: Kube, config: OperatorConfig, body: kopf.Body) -> Outcome:
+    """Apply one provider: the config Secret first, then roll the Deployment onto it.
+
+    In this order, a restart between the two leaves a config whose rollout is not
+    done (the template still has the old checksum), so the next pass rolls and waits.
+    Raises InvalidProvider, changing nothing.
+    """
+    namespace, name = body.metadata.namespace, body.metadata.name
+    spec = rc.parse_spec(body.spec, config.default_deployment)
+    deployment = await _deployment(kube, namespace, name, spec)
     secret = await _state_secret(kube, body, spec)
-    current = await kube.get(secrets_path(namespace, spec.config_secret))
-    desired = rc.next_config(spec, secret, rc.read_config(current), time.time())
-    changed = await _write_config(kube, body, spec, desired, current)
-    patch = rc.deployment_patch(deployment, provider_id(namespace, name), desired)
+    current_obj = await kube.get(secrets_path(namespace, spec.config_secret))
+    current = rc.read_config(current_obj)
+    rollout = rc.rollout_status(deployment, current.checksum() if current else None)
+    step = rc.plan(spec, secret, current, rollout, time.time())
+    changed = await _write_config(kube, body, spec, step.config, current_obj)
+    patch = rc.deployment_patch(deployment, provider_id(namespace, name), step.config)
     if patch is not None:
         await kube.merge_patch(deployment_path(namespace, spec.deployment), patch)
-    return spec, changed or patch is not None
+    rolling = current is None or step.config.checksum() != current.checksum()
+    progress = f"rolling out a new configuration to Deployment {spec.deployment}"
+    return Outcome(spec, step, progress if rolling else rollout.message, changed or bool(patch))
 
 
 def _set_status(
@@ -112,7 +130,7 @@ def _set_status(
     ready: bool,
     reason: str,
     message: str,
-    spec: rc.ProviderSpec | None,
+    outcome: Outcome | None,
 ) -> bool:
     """Patch the status if it changes; True if the Ready condition changed."""
     previous = list(body.status.get("conditions") or [])
@@ -123,9 +141,13 @@ def _set_status(
         ],
         "observedGeneration": generation,
     }
-    if spec is not None and ready:
+    if outcome is not None:
+        spec = outcome.spec
         desired.update(
-            issuer=spec.issuer_url, deployment=spec.deployment, configSecret=spec.config_secret
+            issuer=spec.issuer_url,
+            deployment=spec.deployment,
+            configSecret=spec.config_secret,
+            rotation=rc.rotation_status(outcome.step.config, outcome.rollout),
         )
     if any(body.status.get(key) != value for key, value in desired.items()):
         for key, value in desired.items():
@@ -140,7 +162,9 @@ def _set_status(
 
 async def reconcile_handler(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     # The resync timer and the change handlers run in separate tasks: one at a time per
-    # provider (memo is per object), each reading the latest body.
+    # provider (memo is per object), each reading the latest body. The timer is also what
+    # moves a rotation on once a rollout has finished: reading the Deployment needs only
+    # `get`, where watching it would need list/watch on every Deployment in the namespace.
     lock: asyncio.Lock = memo.setdefault("reconcile_lock", asyncio.Lock())
     async with lock:
         await _reconcile(body, patch, memo)
@@ -149,16 +173,26 @@ async def reconcile_handler(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
 async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     config: OperatorConfig = memo.config
     try:
-        spec, changed = await reconcile_provider(memo.kube, config, body)
+        outcome = await reconcile_provider(memo.kube, config, body)
     except rc.InvalidProvider as exc:
-        if _set_status(body, patch, False, exc.reason, exc.message, None):
+        changed = _set_status(body, patch, False, exc.reason, exc.message, None)
+        if changed and memo.get("announced") != (exc.reason, exc.message):
             kopf.warn(body, reason=exc.reason, message=exc.message)
+        memo["announced"] = (exc.reason, exc.message)
         return
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None
-    message = f"Deployment {spec.deployment} serves issuer {spec.issuer_url}"
-    if _set_status(body, patch, True, "Configured", message, spec) or changed:
-        kopf.info(body, reason="Configured", message=message)
+    reason, message = rc.ready_reason(outcome.spec, outcome.step.config)
+    condition_changed = _set_status(body, patch, True, reason, message, outcome)
+    for event in outcome.step.events:
+        post = kopf.warn if event.warning else kopf.info
+        post(body, reason=event.reason, message=event.message)
+    # A timer pass right after a change handler may still see the body from before that
+    # handler's status patch: the last announcement in memory keeps it from repeating.
+    announced = memo.get("announced") == (reason, message)
+    if not outcome.step.events and (outcome.changed or (condition_changed and not announced)):
+        kopf.info(body, reason=reason, message=message)
+    memo["announced"] = (reason, message)
 
 
 async def release_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -209,6 +243,11 @@ async def cleanup_handler(memo: kopf.Memo, **_: Any) -> None:
         await kube.aclose()
 
 
+def _rotating(status: kopf.Status, **_: Any) -> bool:
+    """A rotation waits for a rollout (as last reported: the Secret is the truth)."""
+    return (status.get("rotation") or {}).get("phase") in (rc.ACCEPTING, rc.SEALING)
+
+
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     resource = (rc.GROUP, rc.VERSION, rc.PLURAL)
@@ -226,6 +265,18 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         interval=config.resync_seconds,
         initial_delay=config.resync_seconds,
         idle=None,
+    )(reconcile_handler)
+    # While a rotation waits for a rollout, look more often, so the next phase starts
+    # soon after the rollout finishes rather than up to a whole resync later.
+    poll = min(ROTATION_POLL_SECONDS, config.resync_seconds)
+    kopf.timer(
+        *resource,
+        registry=registry,
+        id="rotation",
+        interval=poll,
+        initial_delay=poll,
+        idle=None,
+        when=_rotating,
     )(reconcile_handler)
     kopf.on.delete(*resource, registry=registry, id="release")(release_handler)
     return registry

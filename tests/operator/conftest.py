@@ -66,16 +66,34 @@ def deployment(name: str = "openrouter-oauth") -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "annotations": {}},
-        "spec": {"template": {"metadata": {"annotations": {}}, "spec": {}}},
+        "metadata": {"name": name, "namespace": NS, "annotations": {}, "generation": 1},
+        "spec": {"replicas": 3, "template": {"metadata": {"annotations": {}}, "spec": {}}},
+    }
+
+
+def rollout(generation: int, updated: int, old: int = 0, available: int | None = None) -> dict:
+    """A Deployment's metadata and status as its controller would report them.
+
+    The emulator runs no controller and does not bump ``generation`` on a patch,
+    so a test plays the controller: ``old`` pods of the previous ReplicaSet left.
+    """
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": generation,
+            "replicas": updated + old,
+            "updatedReplicas": updated,
+            "availableReplicas": updated if available is None else available,
+        },
     }
 
 
 class Cluster:
     """The test's view of the emulated API."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, kmock: Any) -> None:
         self.http = http
+        self.kmock = kmock
 
     async def get(self, path: str) -> dict[str, Any] | None:
         response = await self.http.get(path)
@@ -96,6 +114,18 @@ class Cluster:
     async def events(self) -> list[dict[str, Any]]:
         listing = await self.get(f"/api/v1/namespaces/{NS}/events")
         return listing["items"] if listing else []
+
+    def posted_events(self) -> list[dict[str, Any]]:
+        """Every Event the operator posted, in order.
+
+        The emulator stores only the first Event per name, and kopf's Events all share
+        a generateName, so they are read from the requests it received.
+        """
+        return [
+            request.data
+            for request in list(self.kmock)
+            if request.method == "POST" and request.url.path.endswith("/events")
+        ]
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
@@ -144,13 +174,33 @@ async def cluster(kmock, tmp_path: Path, monkeypatch) -> AsyncIterator[Cluster]:
     )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    kmock[f"PATCH {DEPLOYMENTS}/openrouter-oauth"] << bump_generation(kmock)
     async with httpx.AsyncClient(base_url=str(kmock.url).rstrip("/")) as http:
-        yield Cluster(http)
+        yield Cluster(http, kmock)
 
 
-@pytest.fixture
-async def operator(cluster: Cluster) -> AsyncIterator[None]:
-    config = OperatorConfig(resync_seconds=1, namespace=NS)
+def bump_generation(kmock: Any) -> Callable[[Any], dict[str, Any]]:
+    """Play the API server: a change to a Deployment's spec increments its generation.
+
+    The emulator has already applied the patch when this runs; the status stays as
+    it was (observedGeneration behind) until the test, playing the controller, says
+    how the rollout is going.
+    """
+
+    def react(request: Any) -> dict[str, Any]:
+        obj = kmock.objects["apps/v1/deployments", NS, request.url.path.rsplit("/", 1)[-1]]
+        if "spec" in (request.data or {}):
+            generation = (obj.get("metadata") or {}).get("generation") or 0
+            obj.patch({"metadata": {"generation": generation + 1}})
+        return obj.raw
+
+    return react
+
+
+@contextlib.asynccontextmanager
+async def running_operator(resync_seconds: float = 1) -> AsyncIterator[None]:
+    """The whole operator as a task; leaving the block stops it like a SIGTERM would."""
+    config = OperatorConfig(resync_seconds=resync_seconds, namespace=NS)
     registry = build_registry(config)
 
     @kopf.on.startup(registry=registry)
@@ -171,7 +221,15 @@ async def operator(cluster: Cluster) -> AsyncIterator[None]:
         )
     )
     await asyncio.wait_for(ready.wait(), 10)
-    yield
-    stop.set()
-    with contextlib.suppress(asyncio.CancelledError):  # how a stopped operator ends
-        await asyncio.wait_for(task, 15)
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):  # how a stopped operator ends
+            await asyncio.wait_for(task, 15)
+
+
+@pytest.fixture
+async def operator(cluster: Cluster) -> AsyncIterator[None]:
+    async with running_operator():
+        yield

@@ -1,21 +1,30 @@
-"""The operator end to end: create, update, rotate, invalid, conflict, delete."""
+"""The operator end to end: create, update, two-phase rotation, invalid, conflict, delete."""
 
 from __future__ import annotations
 
+import asyncio
+
+import jsonschema
+
+from openrouter_oauth_operator import handlers
 from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
 
 from .conftest import (
     DEPLOYMENTS,
     PROVIDERS,
+    SCHEMA,
     SECRETS,
     decoded,
     deployment,
     eventually,
     opaque_secret,
     provider,
+    rollout,
+    running_operator,
 )
 
-CONFIG = f"{SECRETS}/openrouter-oauth-oauth-config"
+CONFIG_NAME = "openrouter-oauth-oauth-config"
+CONFIG = f"{SECRETS}/{CONFIG_NAME}"
 A, B = "a" * 40, "b" * 40
 
 
@@ -81,30 +90,143 @@ async def test_changing_the_issuer_rolls_the_deployment(cluster, operator):
     assert decoded(await cluster.get(CONFIG))["ISSUER_URL"] == "https://new.example.com"
 
 
-async def test_rotating_the_secret_keeps_the_previous_one(cluster, operator):
+async def set_rollout(cluster, generation: int, updated: int, old: int = 0) -> None:
+    """Play the Deployment controller: report how the rollout of ``generation`` goes."""
+    await cluster.patch(f"{DEPLOYMENTS}/openrouter-oauth", rollout(generation, updated, old))
+
+
+async def generation(cluster) -> int:
+    return (await cluster.get(f"{DEPLOYMENTS}/openrouter-oauth"))["metadata"]["generation"]
+
+
+async def config_is(cluster, secret: str, previous: str) -> dict:
+    async def check():
+        """the config Secret holds the expected SECRET and PREVIOUS_SECRETS"""
+        config = decoded(await cluster.get(CONFIG))
+        return (
+            config if (config["SECRET"], config["PREVIOUS_SECRETS"]) == (secret, previous) else None
+        )
+
+    return await eventually(check)
+
+
+async def rotation_is(cluster, phase: str, reason: str) -> dict:
+    obj = await status_is(cluster, "main", "True", reason)
+    assert obj["status"]["rotation"]["phase"] == phase
+    jsonschema.validate(obj, SCHEMA)  # the status the operator writes is what the CRD declares
+    return obj
+
+
+async def stays(cluster, secret: str, previous: str, resyncs: int = 3) -> None:
+    """Several resyncs later, the config is unchanged."""
+    await asyncio.sleep(resyncs * 1.0 + 0.5)
+    config = decoded(await cluster.get(CONFIG))
+    assert (config["SECRET"], config["PREVIOUS_SECRETS"]) == (secret, previous)
+
+
+def reasons(cluster) -> list[str]:
+    return [e["reason"] for e in cluster.posted_events()]
+
+
+async def configured_with(cluster, secret: str) -> None:
+    """A provider sealing with ``secret``, its first configuration rolled out."""
     await cluster.create(DEPLOYMENTS, deployment())
-    await cluster.create(SECRETS, opaque_secret("mine", secret=A))
+    await cluster.create(SECRETS, opaque_secret("mine", secret=secret))
     await cluster.create(PROVIDERS, provider("main", secretRef={"name": "mine"}))
     await status_is(cluster, "main", "True", "Configured")
-    assert decoded(await cluster.get(CONFIG))["SECRET"] == A
-    before = await checksum(cluster)
+    await set_rollout(cluster, await generation(cluster), 3)
+
+
+async def test_rotation_accepts_everywhere_before_sealing(cluster, operator):
+    await configured_with(cluster, A)
     await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
 
-    async def rotated():
-        """the new secret in effect, the old one still accepted"""
-        config = decoded(await cluster.get(CONFIG))
-        return config["SECRET"] == B and config["PREVIOUS_SECRETS"] == A
+    # Phase 1: B is accepted, A still seals; the Deployment rolls (a new generation).
+    await config_is(cluster, A, B)
+    obj = await rotation_is(cluster, "Accepting", "RotationAccepting")
+    assert "phase 1 of 2" in ready(obj)["message"]
+    phase1 = await generation(cluster)
 
-    await eventually(rotated)
-    assert await checksum(cluster) != before
+    # While old pods remain, nothing seals with B.
+    await set_rollout(cluster, phase1, updated=1, old=2)
+    await stays(cluster, A, B)
+    obj = await cluster.get(f"{PROVIDERS}/main")
+    assert obj["status"]["rotation"]["rollout"] == "1 of 3 replicas updated"
+
+    # Rolled out: every pod accepts B, so now pods seal with it; A stays readable.
+    await set_rollout(cluster, phase1, updated=3)
+    await config_is(cluster, B, A)
+    await rotation_is(cluster, "Sealing", "RotationSealing")
+    phase2 = await generation(cluster)
+    assert phase2 == phase1 + 1
+    await stays(cluster, B, A, resyncs=2)
+    assert (await cluster.get(f"{PROVIDERS}/main"))["status"]["rotation"]["phase"] == "Sealing"
+
+    # The second rollout done: the rotation is complete, with no further roll.
+    await set_rollout(cluster, phase2, updated=3)
+    obj = await rotation_is(cluster, "Stable", "Configured")
+    assert obj["status"]["rotation"]["previousSecrets"] == 1
+    assert await generation(cluster) == phase2
+    assert decoded(await cluster.get(CONFIG))["PREVIOUS_SECRETS"] == A
+    rotation = [r for r in reasons(cluster) if r.startswith("Rot")]
+    assert rotation == ["RotationAccepting", "RotationSealing", "Rotated"]
+
+    # Never a config sealing with a secret the one before did not accept.
+    history = [decoded(v) for v in cluster.kmock.objects["v1/secrets", "default", CONFIG_NAME, :]]
+    states = [(c["SECRET"], c["PREVIOUS_SECRETS"]) for c in history]
+    assert [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]] == [
+        (A, ""),
+        (A, B),
+        (B, A),
+    ]
 
     await cluster.patch(f"{PROVIDERS}/main", {"spec": {"dropPreviousSecrets": True}})
+    await config_is(cluster, B, "")
+    assert any(
+        e["reason"] == "PreviousSecretsDropped" and e["type"] == "Warning"
+        for e in cluster.posted_events()
+    )
 
-    async def dropped():
-        """an emergency rotation empties PREVIOUS_SECRETS"""
-        return decoded(await cluster.get(CONFIG))["PREVIOUS_SECRETS"] == ""
 
-    await eventually(dropped)
+async def test_emergency_drop_during_a_rotation_seals_with_the_new_secret_at_once(
+    cluster, operator
+):
+    await configured_with(cluster, A)
+    await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+    await config_is(cluster, A, B)
+    await set_rollout(cluster, await generation(cluster), updated=1, old=2)
+    await cluster.patch(f"{PROVIDERS}/main", {"spec": {"dropPreviousSecrets": True}})
+    await config_is(cluster, B, "")
+    await rotation_is(cluster, "Stable", "Configured")
+    assert "PreviousSecretsDropped" in reasons(cluster)
+
+
+async def test_a_deployment_gone_mid_rotation_holds_the_phase_until_it_returns(cluster, operator):
+    await configured_with(cluster, A)
+    await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+    await config_is(cluster, A, B)
+    await cluster.delete(f"{DEPLOYMENTS}/openrouter-oauth")
+    await status_is(cluster, "main", "False", "DeploymentNotFound")
+    await stays(cluster, A, B, resyncs=2)
+    # Recreated: its pods are new and read the phase-1 config, but nothing seals with B
+    # until the Deployment reports them rolled out.
+    await cluster.create(DEPLOYMENTS, deployment())
+    await rotation_is(cluster, "Accepting", "RotationAccepting")
+    await stays(cluster, A, B, resyncs=2)
+    await set_rollout(cluster, await generation(cluster), updated=3)
+    await config_is(cluster, B, A)
+
+
+async def test_an_operator_restarted_mid_rotation_carries_on(cluster):
+    async with running_operator():
+        await configured_with(cluster, A)
+        await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+        await config_is(cluster, A, B)
+    # While no operator runs, the phase-1 rollout finishes.
+    await set_rollout(cluster, await generation(cluster), updated=3)
+    async with running_operator():
+        await config_is(cluster, B, A)
+        await rotation_is(cluster, "Sealing", "RotationSealing")
 
 
 async def test_missing_secret_is_a_condition_and_recovers_when_created(cluster, operator):
@@ -158,3 +280,17 @@ async def test_delete_cleans_up_what_the_operator_created(cluster, operator):
         )
 
     await eventually(cleaned)
+
+
+async def test_a_rotation_moves_on_without_waiting_for_the_resync(cluster, monkeypatch):
+    monkeypatch.setattr(handlers, "ROTATION_POLL_SECONDS", 0.5)
+    async with running_operator(resync_seconds=3600):
+        await configured_with(cluster, A)
+        await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+        # With no resync in sight, a spec change makes the operator read the new secret.
+        await cluster.patch(f"{PROVIDERS}/main", {"spec": {"previousSecretRetentionSeconds": 900}})
+        await config_is(cluster, A, B)
+        await set_rollout(cluster, await generation(cluster), updated=3)
+        await config_is(cluster, B, A)
+        await set_rollout(cluster, await generation(cluster), updated=3)
+        await rotation_is(cluster, "Stable", "Configured")

@@ -68,54 +68,265 @@ def test_bad_secrets(obj, reason):
     assert caught.value.reason == reason
 
 
-def test_first_config_has_no_previous_secret():
-    config = rc.next_config(spec(), A, None, now=1000)
-    assert config.data() == {
+DONE = rc.Rollout(True, "all 3 replicas run the current configuration")
+ROLLING = rc.Rollout(False, "1 of 3 replicas updated")
+RETENTION = 600
+
+
+def plan(desired: str, current: rc.Config | None, rollout=DONE, now=1000, **fields) -> rc.Step:
+    fields.setdefault("previousSecretRetentionSeconds", RETENTION)
+    return rc.plan(spec(**fields), desired, current, rollout, now)
+
+
+def reasons(step: rc.Step) -> list[str]:
+    return [event.reason for event in step.events]
+
+
+def values(config: rc.Config) -> list[str]:
+    return [value for value, _ in config.previous]
+
+
+def stable(secret_: str = A, previous=()) -> rc.Config:
+    return rc.Config("https://auth.example.com", secret_, tuple(previous), rc.STABLE, None, 0)
+
+
+def test_first_config_seals_at_once_with_no_previous_secret():
+    step = plan(A, None)
+    assert step.config.data() == {
         "ISSUER_URL": "https://auth.example.com",
         "SECRET": A,
         "PREVIOUS_SECRETS": "",
     }
+    assert step.config.phase == rc.STABLE and step.events == ()
 
 
-def test_rotation_keeps_the_previous_secret_until_retention_ends():
-    first = rc.next_config(spec(previousSecretRetentionSeconds=600), A, None, now=1000)
-    rotated = rc.next_config(spec(previousSecretRetentionSeconds=600), B, first, now=2000)
-    assert rotated.secret == B and rotated.previous == ((A, 2600),)
-    again = rc.next_config(spec(previousSecretRetentionSeconds=600), C, rotated, now=2100)
-    assert [v for v, _ in again.previous] == [B, A]
-    assert rc.next_config(spec(), C, again, now=2599).previous[-1][0] == A
-    assert [v for v, _ in rc.next_config(spec(), C, again, now=2601).previous] == [B]
+def test_unchanged_secret_changes_nothing():
+    current = stable(A, [(B, 5000)])
+    assert plan(A, current) == rc.Step(current)
 
 
-def test_rotating_back_does_not_list_the_current_secret_as_previous():
-    rotated = rc.next_config(spec(), B, rc.next_config(spec(), A, None, 0), now=10)
-    back = rc.next_config(spec(), A, rotated, now=20)
-    assert back.secret == A and [v for v, _ in back.previous] == [B]
+def test_two_phase_rotation_step_by_step():
+    # Phase 1: every pod must accept B while all of them still seal with A.
+    accepting = plan(B, stable(A), now=1000)
+    assert accepting.config.secret == A and values(accepting.config) == [B]
+    assert accepting.config.phase == rc.ACCEPTING and accepting.config.since == 1000
+    assert reasons(accepting) == ["RotationAccepting"]
+    assert accepting.config.checksum() != stable(A).checksum()  # rolls the Deployment
+
+    # The phase-1 rollout has not finished: some pods do not know B yet.
+    waiting = plan(B, accepting.config, ROLLING, now=1100)
+    assert waiting == rc.Step(accepting.config)
+
+    # Finished: now every pod opens B, so pods may seal with it.
+    sealing = plan(B, accepting.config, DONE, now=1200)
+    assert sealing.config.secret == B and sealing.config.previous == ((A, rc.PENDING),)
+    assert sealing.config.phase == rc.SEALING and reasons(sealing) == ["RotationSealing"]
+
+    # Pods not yet updated seal with A until the phase-2 rollout is done: A cannot expire.
+    assert plan(B, sealing.config, ROLLING, now=99_999) == rc.Step(sealing.config)
+
+    # Done: A's retention starts now; the phase change alone does not roll the Deployment.
+    rotated = plan(B, sealing.config, DONE, now=1300)
+    assert rotated.config.previous == ((A, 1300 + RETENTION),)
+    assert rotated.config.phase == rc.STABLE and reasons(rotated) == ["Rotated"]
+    assert rotated.config.checksum() == sealing.config.checksum()
+
+    # Retention over: A is no longer accepted.
+    assert plan(B, rotated.config, now=1300 + RETENTION - 1).config == rotated.config
+    expired = plan(B, rotated.config, now=1300 + RETENTION)
+    assert expired.config.previous == () and reasons(expired) == ["PreviousSecretRetired"]
 
 
-def test_emergency_rotation_drops_every_previous_secret():
-    rotated = rc.next_config(spec(), B, rc.next_config(spec(), A, None, 0), now=10)
-    dropped = rc.next_config(spec(dropPreviousSecrets=True), C, rotated, now=20)
-    assert dropped.previous == ()
+def test_a_new_rotation_during_phase_1_replaces_the_one_never_sealed_with():
+    accepting = plan(B, stable(A, [(C, 5000)])).config
+    again = plan(C + "d", accepting, ROLLING, now=1100)
+    assert again.config.secret == A
+    # B opened nothing (no pod sealed with it): it goes; retained C stays.
+    assert values(again.config) == [C + "d", C]
+    assert again.config.target == rc.fingerprint(C + "d") and again.config.since == 1100
+    assert reasons(again) == ["RotationAccepting"]
+
+
+def test_a_new_rotation_during_phase_2_keeps_every_secret_that_may_have_sealed():
+    sealing = plan(B, plan(B, stable(A)).config, DONE).config
+    accepting = plan(C, sealing, ROLLING, now=1100).config
+    assert accepting.secret == B and values(accepting) == [C, A]
+    sealed = plan(C, accepting, DONE, now=1200).config
+    assert sealed.secret == C and sealed.previous == ((B, rc.PENDING), (A, rc.PENDING))
+    rotated = plan(C, sealed, DONE, now=1300).config
+    assert rotated.previous == ((B, 1300 + RETENTION), (A, 1300 + RETENTION))
+
+
+def test_setting_the_secret_back_during_phase_1_cancels_the_rotation():
+    accepting = plan(B, stable(A, [(C, 5000)])).config
+    cancelled = plan(A, accepting, ROLLING, now=1100)
+    assert cancelled.config.secret == A and cancelled.config.previous == ((C, 5000),)
+    assert cancelled.config.phase == rc.STABLE and reasons(cancelled) == ["RotationCancelled"]
+
+
+def test_cancelling_after_an_unfinished_phase_2_waits_for_the_rollout_before_retention():
+    sealing = plan(B, plan(B, stable(A)).config, DONE).config  # some pods may still seal with A
+    accepting = plan(C, sealing, ROLLING).config
+    cancelled = plan(B, accepting, ROLLING, now=1100).config
+    assert cancelled.secret == B and cancelled.previous == ((A, rc.PENDING),)
+    assert cancelled.phase == rc.SEALING
+    assert plan(B, cancelled, DONE, now=1200).config.previous == ((A, 1200 + RETENTION),)
+
+
+def test_an_issuer_change_during_phase_1_keeps_the_phase_and_rolls_again():
+    accepting = plan(B, stable(A)).config
+    moved = plan(B, accepting, ROLLING, issuerURL="https://new.example.com")
+    assert moved.config.issuer_url == "https://new.example.com" and moved.events == ()
+    assert moved.config.phase == rc.ACCEPTING and moved.config.secret == A
+    assert moved.config.checksum() != accepting.checksum()
+
+
+def test_rotating_back_to_a_retained_secret_keeps_its_retirement_and_needs_no_roll():
+    current = stable(B, [(A, 5000)])
+    accepting = plan(A, current).config
+    assert accepting.phase == rc.ACCEPTING and accepting.previous == ((A, 5000),)
+    assert accepting.checksum() == current.checksum()  # every pod already accepts A
+    # Past A's retirement it is still kept: it is the secret being rotated in.
+    sealing = plan(A, accepting, DONE, now=6000).config
+    assert sealing.secret == A and sealing.previous == ((B, rc.PENDING),)
+
+
+def test_a_superseded_rotation_back_keeps_the_retained_secret_until_it_retires():
+    accepting = plan(A, stable(B, [(A, 5000)])).config
+    again = plan(C, accepting, ROLLING).config
+    assert again.previous == ((C, rc.PENDING), (A, 5000))
+
+
+def test_emergency_drop_during_a_rotation_seals_with_the_new_secret_at_once():
+    accepting = plan(B, stable(A, [(C, 5000)])).config
+    dropped = plan(B, accepting, ROLLING, dropPreviousSecrets=True)
+    assert dropped.config.secret == B and dropped.config.previous == ()
+    assert dropped.config.phase == rc.STABLE
+    assert [(e.reason, e.warning) for e in dropped.events] == [("PreviousSecretsDropped", True)]
+    # The flag stays set: nothing more happens, and a later rotation is immediate too.
+    assert plan(B, dropped.config, dropPreviousSecrets=True) == rc.Step(dropped.config)
+    assert plan(C, dropped.config, dropPreviousSecrets=True).config.secret == C
+
+
+def test_emergency_drop_without_a_new_secret_empties_previous_secrets():
+    dropped = plan(A, stable(A, [(B, 5000)]), dropPreviousSecrets=True)
+    assert dropped.config == rc.Config("https://auth.example.com", A, (), rc.STABLE, None, 1000)
+
+
+def stored(config: rc.Config) -> rc.Config | None:
+    """The config as an operator started afresh reads it back from the config Secret."""
+    return rc.read_config(rc.secret_object("cfg", config.data(), config.annotations(), {}))
+
+
+def test_an_operator_restarted_mid_rotation_resumes_from_the_secret():
+    accepting = plan(B, stable(A, [(C, 5000)])).config
+    sealing = plan(B, accepting).config
+    assert stored(accepting) == accepting and stored(sealing) == sealing
+    # Nothing held in memory: the next phase follows from what was stored.
+    assert plan(B, stored(accepting), ROLLING) == rc.Step(accepting)
+    assert plan(B, stored(accepting), DONE).config == sealing
+    assert plan(B, stored(sealing), DONE).config.phase == rc.STABLE
+
+
+def test_a_config_without_rotation_annotations_reads_as_stable_and_keeps_its_secrets():
+    obj = rc.secret_object(
+        "cfg",
+        {"ISSUER_URL": "https://auth.example.com", "SECRET": B, "PREVIOUS_SECRETS": A},
+        {},
+        {},
+    )
+    current = rc.read_config(obj)
+    assert current.phase == rc.STABLE and current.previous == ((A, rc.PENDING),)
+    # An unknown retirement time gets a full retention, not an immediate drop.
+    assert plan(B, current, now=1000).config.previous == ((A, 1000 + RETENTION),)
+
+
+def test_a_missing_deployment_never_advances_a_rotation():
+    accepting = plan(B, stable(A)).config
+    missing = rc.rollout_status(None, accepting.checksum())
+    assert not missing.done
+    assert plan(B, accepting, missing) == rc.Step(accepting)
 
 
 def test_config_round_trips_through_its_secret_without_exposing_values_in_annotations():
-    config = rc.next_config(spec(), B, rc.next_config(spec(), A, None, 0), now=10)
-    obj = rc.secret_object(
-        "cfg", config.data(), {rc.RETIRED_ANNOTATION: config.retire_annotation()}, {}
-    )
+    config = plan(B, plan(B, stable(A)).config).config
+    annotations = config.annotations()
+    obj = rc.secret_object("cfg", config.data(), annotations, {})
     assert rc.read_config(obj) == config
-    assert A not in config.retire_annotation()
+    assert not any(A in v or B in v for v in annotations.values())
 
 
-def test_checksum_changes_with_the_config_only():
-    one = rc.next_config(spec(), A, None, 0)
-    assert one.checksum() == rc.next_config(spec(), A, None, 99).checksum()
-    assert one.checksum() != rc.next_config(spec(), B, None, 0).checksum()
+def test_checksum_changes_with_the_data_only():
+    one = plan(A, None).config
+    assert one.checksum() == plan(A, None, now=99).config.checksum()
+    assert one.checksum() != plan(B, None).config.checksum()
+
+
+def _deployment(status: dict, checksum="c", wanted=3, generation=2) -> dict:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {
+            "replicas": wanted,
+            "template": {"metadata": {"annotations": {rc.CHECKSUM_ANNOTATION: checksum}}},
+        },
+        "status": {"observedGeneration": 2, **status},
+    }
+
+
+FULL = {"replicas": 3, "updatedReplicas": 3, "availableReplicas": 3}
+STUCK = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "done", "message"),
+    [
+        (None, False, "does not exist"),
+        (_deployment(FULL, checksum="other"), False, "current configuration yet"),
+        (_deployment(FULL, generation=3), False, "not observed"),
+        (_deployment({**FULL, "updatedReplicas": 1, "replicas": 4}), False, "1 of 3 replicas"),
+        (_deployment({**FULL, "replicas": 4}), False, "1 old replicas"),
+        (_deployment({**FULL, "availableReplicas": 2}), False, "2 of 3 updated"),
+        (_deployment({**FULL, "conditions": STUCK}), False, "stuck"),
+        (_deployment(FULL), True, "all 3 replicas"),
+        (_deployment({}, wanted=0), True, "all 0 replicas"),
+        ({**_deployment(FULL), "status": {}}, False, "not observed"),
+        (
+            _deployment(
+                {**FULL, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}, wanted=None
+            ),
+            True,
+            "all 1",
+        ),
+    ],
+)
+def test_rollout_status_follows_deployment_semantics(deployment, done, message):
+    rollout = rc.rollout_status(deployment, "c")
+    assert rollout.done is done and message in rollout.message
+
+
+def test_a_paused_deployment_is_not_rolled_out():
+    paused = _deployment(FULL)
+    paused["spec"]["paused"] = True
+    assert not rc.rollout_status(paused, "c").done
+
+
+def test_ready_reason_and_rotation_status_name_the_phase_and_no_secret():
+    accepting = plan(B, stable(A)).config
+    reason, message = rc.ready_reason(spec(), accepting)
+    assert reason == "RotationAccepting" and "phase 1 of 2" in message
+    status = rc.rotation_status(accepting, "1 of 3 replicas updated")
+    assert status == {
+        "phase": "Accepting",
+        "since": "1970-01-01T00:16:40Z",
+        "previousSecrets": 1,
+        "rollout": "1 of 3 replicas updated",
+    }
+    assert rc.ready_reason(spec(), stable(A))[0] == "Configured"
+    assert "since" not in rc.rotation_status(stable(A), "")  # stored by an older operator
 
 
 def test_deployment_patch_claims_and_rolls_only_when_needed():
-    config = rc.next_config(spec(), A, None, 0)
+    config = plan(A, None).config
     patch = rc.deployment_patch({"metadata": {}, "spec": {}}, "ns/p", config)
     assert patch["metadata"]["annotations"][rc.PROVIDER_ANNOTATION] == "ns/p"
     applied = {"metadata": patch["metadata"], "spec": patch["spec"]}

@@ -167,6 +167,7 @@ async def one_flow(
         ),
     )
     auth = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
+    browser = {k: v.value for k, v in r.cookies.items()}  # the callback checks this browser
     r = await timed(
         results,
         "openrouter",
@@ -182,7 +183,11 @@ async def one_flow(
             allow_redirects=False,
         ),
     )
-    r = await timed(results, "callback", http.get(r.headers["Location"], allow_redirects=False))
+    r = await timed(
+        results,
+        "callback",
+        http.get(r.headers["Location"], cookies=browser, allow_redirects=False),
+    )
     code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
     form = Grant(base, client_id, code, verifier, REDIRECT).form()
     r = await timed(results, "token", http.post(f"{base}/token", data=form))

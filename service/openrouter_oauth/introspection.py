@@ -1,0 +1,92 @@
+"""RFC 7662 token introspection for resource servers: who may ask, and what the answer says.
+
+Callers authenticate with an ``id:secret`` pair from ``INTROSPECTION_CREDENTIALS``
+(``client_secret_basic`` or ``client_secret_post``); secrets are compared in constant
+time, as SHA-256 digests so their lengths do not leak either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidClient
+from .flow import GRANTED_SCOPE, KEY_INFO_FIELDS
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """One resource server allowed to introspect."""
+
+    client_id: str
+    secret_digest: bytes
+
+
+def callers(credentials: Sequence[tuple[str, str]]) -> tuple[Caller, ...]:
+    return tuple(Caller(cid, hashlib.sha256(secret.encode()).digest()) for cid, secret in credentials)
+
+
+def presented_credentials(
+    authorization: str, form: Mapping[str, Sequence[str]]
+) -> tuple[str, str] | None:
+    """The caller's id and secret from HTTP Basic (RFC 6749 §2.3.1) or the form body."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        client_id, sep, secret = decoded.partition(":")
+        return (client_id, secret) if sep else None
+    client_id, secret = form.get("client_id") or [], form.get("client_secret") or []
+    if len(client_id) == 1 and len(secret) == 1:
+        return client_id[0], secret[0]
+    return None
+
+
+def authenticate(allowed: Sequence[Caller], presented: tuple[str, str] | None) -> Caller:
+    """The matching caller; every candidate is compared, so timing tells nothing."""
+    if presented is None:
+        raise InvalidClient("introspection needs the caller's credentials")
+    client_id, secret = presented
+    digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
+    found = None
+    for caller in allowed:
+        same_id = hmac.compare_digest(caller.client_id.encode(), client_id.encode("utf-8", "surrogateescape"))
+        same_secret = hmac.compare_digest(caller.secret_digest, digest)
+        if same_id and same_secret:
+            found = caller
+    if found is None:
+        raise InvalidClient("the caller's credentials are not valid")
+    return found
+
+
+def _epoch(value: Any) -> int | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def active_response(info: Mapping[str, Any]) -> dict[str, Any]:
+    """An active key: RFC 7662 members where one exists, OpenRouter's names otherwise."""
+    body: dict[str, Any] = {"active": True, "token_type": "Bearer", "scope": GRANTED_SCOPE}
+    body.update({name: info.get(name) for name in KEY_INFO_FIELDS})
+    if (exp := _epoch(info.get("expires_at"))) is not None:
+        body["exp"] = exp
+    if isinstance(info.get("creator_user_id"), str):
+        body["sub"] = info["creator_user_id"]
+    return body
+
+
+INACTIVE: dict[str, Any] = {"active": False}

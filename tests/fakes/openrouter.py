@@ -1,4 +1,4 @@
-"""A fake OpenRouter: a real HTTP server that follows ../shared/reference/openrouter.md.
+"""A fake OpenRouter: a real HTTP server following OpenRouter's PKCE contract (README, "OpenRouter").
 
 - ``GET /auth`` shows an approval page (a form with a credit limit, Approve and
   Deny); approving redirects to ``callback_url`` with ``code`` (and ``state`` if
@@ -19,6 +19,7 @@ import hashlib
 import html
 import json
 import secrets
+import sys
 import threading
 import time
 from collections import Counter
@@ -319,11 +320,20 @@ class FakeOpenRouter(OpenRouterContract):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run the fake OpenRouter on loopback.")
-    parser.add_argument("--port", type=int, default=9999)
+    parser.add_argument("--port", type=int, default=9999, help="port on 127.0.0.1 (9999)")
     args = parser.parse_args()
-    fake = FakeOpenRouter(port=args.port)
+    try:
+        fake = FakeOpenRouter(port=args.port)
+    except OSError as exc:
+        # One line naming the address, like the service's own start-up errors.
+        sys.exit(f"fake OpenRouter: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
     print(f"fake OpenRouter on {fake.base_url}", flush=True)
-    fake.serve_forever()
+    try:
+        fake.serve_forever()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a person stops it: no traceback
+    finally:
+        fake.stop()
 
 
 if __name__ == "__main__":

@@ -432,21 +432,61 @@ def table(reports: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
-    parser.add_argument("--flows", type=int, default=2000, help="measured flows per target")
-    parser.add_argument("--warmup", type=int, default=200, help="unmeasured flows first")
-    parser.add_argument("--concurrency", type=int, default=32, help="simulated clients")
-    parser.add_argument("--checks", type=int, default=20000, help="token checks (/me)")
-    parser.add_argument("--check-concurrency", type=int, default=64)
-    parser.add_argument("--max-seconds", type=float, default=120, help="cap per measured run")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument(
+        "--workers", default="1,2", help="comma-separated worker counts, one run each (default 1,2)"
+    )
+    parser.add_argument(
+        "--flows",
+        type=int,
+        default=2000,
+        help="measured login flows per target and worker count (default 2000)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=200,
+        help="unmeasured flows before each measured run (default 200)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="simulated clients running flows at once (default 32)",
+    )
+    parser.add_argument(
+        "--checks",
+        type=int,
+        default=20000,
+        help="token checks (/me and the bare /hello) per run (default 20000)",
+    )
+    parser.add_argument(
+        "--check-concurrency",
+        type=int,
+        default=64,
+        help="token checks in flight at once (default 64)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=120,
+        help="cap on each measured run in seconds; the soak gets 10 times it (default 120)",
+    )
     parser.add_argument(
         "--soak",
         type=lambda s: [int(x) for x in s.split(",")],
         default=None,
-        help="after the runs, flows at which to sample RSS, e.g. 10000,50000",
+        help="after the runs, total flows at which to sample the service's RSS, e.g. "
+        "10000,50000 (default: no soak)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="JSON output file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output file (default: bench/results/bench-<unix time>.json)",
+    )
     args = parser.parse_args()
     etcd = EtcdServer().start()
     fake_port = free_port()

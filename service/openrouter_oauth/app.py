@@ -11,7 +11,7 @@ from sanic import HTTPResponse, Request, Sanic, empty
 from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 
-from . import logs, metrics
+from . import introspection, logs, metrics
 from .clients import ClientResolver
 from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
 from .keycache import KeyInfoCache
@@ -22,6 +22,7 @@ from .routes import (
     authorize,
     callback,
     health,
+    introspect,
     me,
     metadata,
     openapi,
@@ -138,6 +139,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
     app.ctx.openapi = openapi_document(settings)
     app.ctx.rate_limiter = RateLimiter(settings.rate_limits)
+    app.ctx.introspection_callers = introspection.callers(settings.introspection_credentials)
 
     for module in (
         metadata,
@@ -146,6 +148,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         callback,
         token,
         me,
+        introspect,
         health,
         openapi,
     ):

@@ -53,8 +53,12 @@ class Member:
     paused: bool = False
 
     @property
+    def address(self) -> str:
+        return f"{self.host}:{self.client_port}"
+
+    @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.client_port}"
+        return f"http://{self.address}"
 
     @property
     def peer_url(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ import pytest
 from openrouter_oauth.settings import EtcdSettings
 from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.etcd import EtcdStore
+from tests.certs import CertificateAuthority
 from tests.cluster import EtcdCluster, cluster
+from tests.harness import EtcdServer, EtcdTls
 
 TIMEOUT = 2.0  # ETCD_TIMEOUT_SECONDS's default: what production runs with
 WORKERS = 4
@@ -241,3 +244,42 @@ async def eventually(attempt: object, within: float) -> object:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def named_tls_etcd(tmp_path) -> Iterator[tuple[EtcdServer, CertificateAuthority]]:
+    """One TLS member whose certificate names only ``etcd.tls.test``, not its IP."""
+    authority = CertificateAuthority(tmp_path)
+    issued = authority.issue("etcd", dns="etcd.tls.test")
+    health = authority.issue("health", client=True)
+    context = ssl.create_default_context(cafile=str(authority.ca))
+    context.load_cert_chain(health.cert, health.key)
+    context.check_hostname = False  # the harness's health check goes to the IP
+    server = EtcdServer(EtcdTls(authority.ca, issued.cert, issued.key, context))
+    server.start()
+    yield server, authority
+    server.destroy()
+
+
+@pytest.mark.parametrize(("name", "verified"), [("etcd.tls.test", True), ("other.test", False)])
+async def test_tls_checks_the_configured_name_not_the_resolved_ip(
+    named_tls_etcd, stores, monkeypatch, name, verified
+):
+    server, authority = named_tls_etcd
+    client = authority.issue("service", client=True)
+    monkeypatch.setattr(socket, "getaddrinfo", resolving(name, ["127.0.0.1"]))
+    store = EtcdStore(
+        EtcdSettings(
+            endpoints=(f"https://{name}:{server.client_port}",),
+            ca_file=authority.ca,
+            cert_file=client.cert,
+            key_file=client.key,
+            timeout_seconds=1,
+        )
+    )
+    stores.append(store)
+    if verified:
+        assert await store.create(key(), b"v", 60)
+    else:
+        with pytest.raises(StoreUnavailable):
+            await store.create(key(), b"v", 60)

@@ -76,11 +76,11 @@ T = TypeVar("T")
 
 
 def grpc_target(endpoints: tuple[str, ...]) -> str:
-    """One gRPC target for the endpoints.
+    """The endpoints as one gRPC target; raises ValueError for lists the README rules out.
 
-    Several endpoints become a static address list (gRPC balances and fails over
-    between them); one endpoint may be a DNS name, which gRPC re-resolves, so a
-    Kubernetes Service in front of an etcd cluster works too.
+    The client does not open this target: it keeps one channel per member (see the
+    module doc). It is kept as the check of ``ETCD_ENDPOINTS``: several IPs, or one
+    name (which may resolve to all members).
     """
     hosts = [(urlsplit(e).hostname or "", urlsplit(e).port) for e in endpoints]
     if len(hosts) == 1:
@@ -113,7 +113,7 @@ class _Client(aetcd.Client):
         super().__init__(
             username=settings.username, password=settings.password, timeout=settings.timeout_seconds
         )
-        grpc_target(settings.endpoints)  # refuses the endpoint lists the README rules out
+        grpc_target(settings.endpoints)  # raises for a list the README rules out
         self._endpoints = [_host_port(e) for e in settings.endpoints]
         self._credentials = _credentials(settings) if settings.tls else None
         self._connect_lock = asyncio.Lock()

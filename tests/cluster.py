@@ -11,21 +11,29 @@ of them — the "one DNS name" shape of ``ETCD_ENDPOINTS``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tests.harness import etcd_binary, free_port, wait_until_healthy
 
+if TYPE_CHECKING:
+    from openrouter_oauth.store import Store
+
 SIZE = 3
+WORKERS = 4  # concurrent callers in the load
 
 
 def free_port_on_all(hosts: list[str]) -> int:
@@ -214,3 +222,98 @@ def cluster(shared_port: bool = False) -> Iterator[EtcdCluster]:
         yield running.start()
     finally:
         running.destroy()
+
+
+# -- load and measurement ------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """Workers doing create-then-take in a loop; every call is logged with its timing."""
+
+    store: Store
+    calls: list[tuple[float, float, bool]] = field(default_factory=list)
+    fault_at: float = 0.0
+
+    async def run(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        await asyncio.gather(*(self._worker(end) for _ in range(WORKERS)))
+
+    async def _worker(self, end: float) -> None:
+        while time.monotonic() < end:
+            key = "k/" + secrets.token_hex(8)
+            await self._call(self.store.create(key, b"v", 60))
+            await self._call(self.store.take(key))
+
+    async def _call(self, call: Awaitable[object]) -> None:
+        from openrouter_oauth.store import StoreUnavailable
+
+        started = time.monotonic()
+        try:
+            await call
+            ok = True
+        except StoreUnavailable:
+            ok = False
+            await asyncio.sleep(0.05)  # as a client backing off before its retry
+        self.calls.append((started, time.monotonic(), ok))
+
+    @property
+    def failures(self) -> int:
+        return sum(1 for _, _, ok in self.calls if not ok)
+
+    @property
+    def recovery(self) -> float | None:
+        """Seconds from the fault to the first success of a call started after it."""
+        after = [end for start, end, ok in self.calls if ok and start >= self.fault_at]
+        return min(after) - self.fault_at if after else None
+
+    @property
+    def slowest(self) -> float:
+        return max((end - start for start, end, _ in self.calls), default=0.0)
+
+    def summary(self) -> str:
+        recovery = "never" if self.recovery is None else f"{self.recovery:.2f}s"
+        return (
+            f"{len(self.calls)} calls from {WORKERS} callers, {self.failures} failed, "
+            f"first success after the fault: {recovery}, slowest call {self.slowest:.2f}s"
+        )
+
+
+async def under_load(store: Store, inject: Callable[[], None], seconds: float) -> Load:
+    """Run the load for ``seconds``, injecting the fault after one second of it."""
+    load = Load(store)
+    running = asyncio.create_task(load.run(seconds))
+    await asyncio.sleep(1)
+    load.fault_at = time.monotonic()
+    inject()
+    await running
+    return load
+
+
+async def measure_pause(seconds: float, timeout: float) -> str:
+    """Pause the member an EtcdStore on all three uses, for ``seconds``; describe the calls."""
+    from openrouter_oauth.settings import EtcdSettings
+    from openrouter_oauth.store.etcd import EtcdStore
+
+    with cluster() as running:
+        settings = EtcdSettings(
+            tuple(running.endpoints), prefix="/measure/", timeout_seconds=timeout
+        )
+        store = EtcdStore(settings)
+        try:
+            await store.ping()
+            victim = [m.address for m in running.members].index(store.member or "")
+            try:
+                load = await under_load(store, lambda: running.pause(victim), seconds + 1)
+            finally:
+                running.resume(victim)
+        finally:
+            await store.close()
+    return f"pause of {seconds:g}s, ETCD_TIMEOUT_SECONDS={timeout:g}: {load.summary()}"
+
+
+if __name__ == "__main__":
+    # python -m tests.cluster [PAUSE_SECONDS [TIMEOUT_SECONDS]]
+    args = [float(a) for a in sys.argv[1:3]]
+    pause, timeout = (args + [40.0, 2.0][len(args) :])[:2]
+    print(asyncio.run(measure_pause(pause, timeout)))

@@ -13,7 +13,6 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -21,11 +20,10 @@ from openrouter_oauth.settings import EtcdSettings
 from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.etcd import EtcdStore
 from tests.certs import CertificateAuthority
-from tests.cluster import EtcdCluster, cluster
+from tests.cluster import WORKERS, EtcdCluster, Load, cluster, under_load
 from tests.harness import EtcdServer, EtcdTls
 
 TIMEOUT = 2.0  # ETCD_TIMEOUT_SECONDS's default: what production runs with
-WORKERS = 4
 BOUND = 5 * TIMEOUT  # "within about the timeout", asserted generously on a shared machine
 
 
@@ -66,68 +64,8 @@ def key() -> str:
     return "k/" + secrets.token_hex(8)
 
 
-@dataclass
-class Load:
-    """Workers doing create-then-take in a loop; every call is logged with its timing."""
-
-    store: EtcdStore
-    calls: list[tuple[float, float, bool]] = field(default_factory=list)
-    fault_at: float = 0.0
-
-    async def run(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        await asyncio.gather(*(self._worker(end) for _ in range(WORKERS)))
-
-    async def _worker(self, end: float) -> None:
-        while time.monotonic() < end:
-            k = key()
-            await self._call(self.store.create(k, b"v", 60))
-            await self._call(self.store.take(k))
-
-    async def _call(self, call: object) -> None:
-        started = time.monotonic()
-        try:
-            await call  # type: ignore[misc]
-            ok = True
-        except StoreUnavailable:
-            ok = False
-            await asyncio.sleep(0.05)  # as a client backing off before its retry
-        self.calls.append((started, time.monotonic(), ok))
-
-    def fault(self) -> None:
-        self.fault_at = time.monotonic()
-
-    @property
-    def failures(self) -> int:
-        return sum(1 for _, _, ok in self.calls if not ok)
-
-    @property
-    def recovery(self) -> float | None:
-        """Seconds from the fault to the first success of a call started after it."""
-        after = [end for start, end, ok in self.calls if ok and start >= self.fault_at]
-        return min(after) - self.fault_at if after else None
-
-    @property
-    def slowest(self) -> float:
-        return max(end - start for start, end, _ in self.calls)
-
-
-async def under_load(store: EtcdStore, inject: object, seconds: float) -> Load:
-    """Run the load for ``seconds``, injecting the fault (a callable) after one second."""
-    load = Load(store)
-    running = asyncio.create_task(load.run(seconds))
-    await asyncio.sleep(1)
-    load.fault()
-    inject()  # type: ignore[operator]
-    await running
-    return load
-
-
 def report(name: str, load: Load) -> None:
-    print(
-        f"\n{name}: {len(load.calls)} calls, {load.failures} failed, first success after "
-        f"the fault at {load.recovery:.2f}s, slowest call {load.slowest:.2f}s"
-    )
+    print(f"\n{name}: {load.summary()}")
 
 
 @pytest.mark.parametrize("role", ["leader", "follower"])

@@ -82,6 +82,7 @@ class EtcdCluster:
     """Three etcd members as one cluster; always call :meth:`destroy` (or use :func:`cluster`)."""
 
     shared_port: bool = False
+    extra_args: tuple[str, ...] = ()
     members: list[Member] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -126,6 +127,7 @@ class EtcdCluster:
                 *("--initial-cluster", self.initial_cluster),
                 *("--initial-cluster-state", "new", "--initial-cluster-token", "test"),
                 *("--log-level", "error"),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -189,6 +191,15 @@ class EtcdCluster:
         ).stdout
         return json.loads(output or b"[]")
 
+    def etcdctl(self, *command: str) -> None:
+        live = [m.endpoint for m in self.members if m.running and not m.paused]
+        subprocess.run(
+            [etcd_binary("etcdctl"), "--endpoints", ",".join(live), *command],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
     def leader(self, within: float = 10.0) -> int:
         """Index of the current leader, waiting for an election if there is none."""
         deadline = time.monotonic() + within
@@ -215,9 +226,9 @@ class EtcdCluster:
 
 
 @contextmanager
-def cluster(shared_port: bool = False) -> Iterator[EtcdCluster]:
+def cluster(shared_port: bool = False, extra_args: tuple[str, ...] = ()) -> Iterator[EtcdCluster]:
     """A started cluster, torn down whatever happens in between."""
-    running = EtcdCluster(shared_port=shared_port)
+    running = EtcdCluster(shared_port=shared_port, extra_args=extra_args)
     try:
         yield running.start()
     finally:

@@ -109,6 +109,14 @@ async def test_killing_the_leader_loses_nothing_written_before(etcd_cluster, sto
     assert etcd_cluster.leader() in range(3)
 
 
+async def test_processes_spread_over_the_members(etcd_cluster, stores):
+    # Each process starts on a random member: 12 all on one has odds of 3 in 3**12.
+    for _ in range(12):
+        stores.append(EtcdStore(settings(etcd_cluster.endpoints)))
+        await stores[-1].ping()
+    assert len({store.member for store in stores}) > 1
+
+
 async def test_lost_quorum_answers_within_the_deadline_then_recovers(etcd_cluster, stores):
     timeout = 1.0
     store = EtcdStore(settings(etcd_cluster.endpoints, timeout))
@@ -133,6 +141,32 @@ async def test_lost_quorum_answers_within_the_deadline_then_recovers(etcd_cluste
         etcd_cluster.restart(index, wait=False)
     recovered = await eventually(lambda: store.take(before), within=10 * timeout)
     assert recovered == b"kept"
+
+
+async def test_an_expired_auth_token_costs_one_call(stores):
+    # Simple tokens live --auth-token-ttl seconds; the store must log in again by itself.
+    with cluster(extra_args=("--auth-token-ttl", "1")) as running:
+        running.etcdctl("user", "add", "root:root-password-1")
+        running.etcdctl("auth", "enable")
+        store = EtcdStore(
+            EtcdSettings(
+                endpoints=tuple(running.endpoints),
+                username="root",
+                password="root-password-1",
+                timeout_seconds=TIMEOUT,
+            )
+        )
+        stores.append(store)
+        assert await store.create(key(), b"v", 60)
+        await asyncio.sleep(3)
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(await store.create(key(), b"v", 60))
+            except StoreUnavailable:
+                outcomes.append(False)
+        assert outcomes[1:] == [True, True]  # at most the first call finds the token stale
+        await store.close()
 
 
 async def test_one_name_resolving_to_all_members_fails_over(stores, monkeypatch):

@@ -181,8 +181,9 @@ class _Client(aetcd.Client):
     async def _next_member(self, current: _Member | None) -> _Member:
         """The member after ``current``, from the endpoints resolved afresh."""
         try:
-            members = await _resolve(self._endpoints)
-        except OSError:
+            # A resolver that does not answer must not hold calls past their deadline.
+            members = await asyncio.wait_for(_resolve(self._endpoints), self._timeout)
+        except OSError:  # TimeoutError included
             members = self._members  # DNS hiccup: keep going round the members we knew
         if not members:
             raise OSError("no etcd endpoint resolved to an address")
@@ -270,9 +271,10 @@ class EtcdStore:
             generation = self._client.generation
             return await call()
         except _FAILURES as exc:
-            if _member_at_fault(exc):
+            # etcd's auth tokens expire; a new channel logs in again on its first call.
+            if _member_at_fault(exc) or isinstance(exc, aetcd.exceptions.UnauthenticatedError):
                 await self._client.failover(generation)
-            raise await self._unavailable(exc) from None
+            raise StoreUnavailable(type(exc).__name__) from None
 
     async def _lease(self, ttl: int) -> int:
         now = time.monotonic()
@@ -314,12 +316,6 @@ class EtcdStore:
 
     async def ping(self) -> None:
         await self._call(lambda: self._client.get(self._prefix + b"ping"))
-
-    async def _unavailable(self, exc: BaseException) -> StoreUnavailable:
-        # etcd's auth tokens expire; dropping the connection makes the next call log in again.
-        if isinstance(exc, aetcd.exceptions.UnauthenticatedError):
-            await self._client.close()
-        return StoreUnavailable(type(exc).__name__)
 
     async def close(self) -> None:
         await self._client.close()

@@ -11,10 +11,11 @@ Failover between members. The client talks to one member at a time over its own
 channel. When a call to it fails with a deadline or "unavailable", the call raises
 :class:`StoreUnavailable` and the client moves on to the next member, so later calls
 succeed within about one ``ETCD_TIMEOUT_SECONDS`` of a member dying *or hanging*. A
-hung member (paused, overloaded, cut off) keeps its TCP connection open, so neither
-gRPC's pick_first nor keepalive leave it in time: measured, every call failed for a
-whole 20 s pause with either (etcd refuses keepalive pings more often than every 5 s,
-and a round_robin channel kept sending a third of the calls into the hung member).
+hung member (paused, overloaded, cut off) keeps its TCP connection open, and gRPC's
+own machinery did not leave it, measured with a 20 s SIGSTOP: with pick_first every
+call failed for the whole pause, also with keepalive pings every 1 s or 5 s (etcd's
+``--grpc-keepalive-min-time``) and a 1 s ping timeout; round_robin, with or without
+those pings, kept sending a third of the calls into the hung member.
 Each process starts on a random member, so replicas spread their load. A DNS name is
 resolved here, not by gRPC, so one name resolving to all members fails over the same
 way; it is resolved again on every move, so membership changes are picked up.

@@ -14,6 +14,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from openrouter_oauth.settings import EtcdSettings
@@ -21,7 +22,7 @@ from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.etcd import EtcdStore
 from tests.certs import CertificateAuthority
 from tests.cluster import WORKERS, EtcdCluster, Load, cluster, under_load
-from tests.harness import EtcdServer, EtcdTls
+from tests.harness import EtcdServer, EtcdTls, Service, free_port, service_env
 
 TIMEOUT = 2.0  # ETCD_TIMEOUT_SECONDS's default: what production runs with
 BOUND = 5 * TIMEOUT  # "within about the timeout", asserted generously on a shared machine
@@ -141,6 +142,48 @@ async def test_lost_quorum_answers_within_the_deadline_then_recovers(etcd_cluste
         etcd_cluster.restart(index, wait=False)
     recovered = await eventually(lambda: store.take(before), within=10 * timeout)
     assert recovered == b"kept"
+
+
+async def test_the_service_rides_through_a_pause_of_each_member(etcd_cluster):
+    """The shipped service, two workers, ETCD_ENDPOINTS listing the three members.
+
+    Each worker starts on a random member, so each member is paused in turn: whichever
+    one a worker uses, it must leave it, and the end of every pause must be clean.
+    """
+    port = free_port()
+    env = service_env(
+        openrouter="http://127.0.0.1:9", port=port, etcd=",".join(etcd_cluster.endpoints)
+    )
+    service = Service(env, port, workers=2).start()
+    failed = []
+    try:
+        async with httpx.AsyncClient(timeout=5 * TIMEOUT) as http:
+            for victim in range(3):
+                etcd_cluster.pause(victim)
+                try:
+                    answers = await poll_ready(http, service.url, 4 * TIMEOUT)
+                finally:
+                    etcd_cluster.resume(victim)
+                failed.append(sum(1 for _, status in answers if status != 200))
+                late = [status for at, status in answers if at > 2.5 * TIMEOUT]
+                assert late and set(late) == {200}, f"pause of m{victim}: {answers}"
+    finally:
+        service.stop()
+    print(f"\nservice, 503s of /readyz per member paused: {failed}")
+    assert sum(failed) <= 3 * 2 * WORKERS  # at most the requests in flight on each worker
+
+
+async def poll_ready(http: httpx.AsyncClient, url: str, seconds: float) -> list[tuple[float, int]]:
+    """/readyz from WORKERS callers for ``seconds``: (when it was sent, status) pairs."""
+    started = time.monotonic()
+    answers: list[tuple[float, int]] = []
+
+    async def caller() -> None:
+        while (sent := time.monotonic() - started) < seconds:
+            answers.append((sent, (await http.get(f"{url}/readyz")).status_code))
+
+    await asyncio.gather(*(caller() for _ in range(WORKERS)))
+    return answers
 
 
 async def test_an_expired_auth_token_costs_one_call(stores):

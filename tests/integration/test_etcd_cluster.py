@@ -271,9 +271,10 @@ def named_tls_etcd(tmp_path) -> Iterator[tuple[EtcdServer, CertificateAuthority]
     context.load_cert_chain(health.cert, health.key)
     context.check_hostname = False  # the harness's health check goes to the IP
     server = EtcdServer(EtcdTls(authority.ca, issued.cert, issued.key, context))
-    server.start()
-    yield server, authority
-    server.destroy()
+    try:  # a start that fails must not leave the process behind either
+        yield server.start(), authority
+    finally:
+        server.destroy()
 
 
 @pytest.mark.parametrize(("name", "verified"), [("etcd.tls.test", True), ("other.test", False)])

@@ -77,6 +77,7 @@ class Settings:
     max_connections: int = 1000
     # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
     introspection_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    operator_name: str | None = None
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -155,6 +156,11 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "that may call /introspect",
     ),
     ("INTROSPECTION_CREDENTIALS_FILE", "none", "a file holding INTROSPECTION_CREDENTIALS"),
+    (
+        "OPERATOR_NAME",
+        "none",
+        "who runs this server, shown on the consent and landing pages (at most 100 characters)",
+    ),
 )
 
 
@@ -340,6 +346,7 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 15.0, 1, 300),
         max_connections=int(_number(env, "MAX_CONNECTIONS", 1000, 1, 1_000_000)),
         introspection_credentials=_introspection_credentials(env),
+        operator_name=_operator_name(env),
     )
 
 
@@ -359,6 +366,13 @@ def _introspection_credentials(env: Mapping[str, str]) -> tuple[tuple[str, str],
             )
         pairs[caller] = secret
     return tuple(pairs.items())
+
+
+def _operator_name(env: Mapping[str, str]) -> str | None:
+    name = " ".join(env.get("OPERATOR_NAME", "").split())
+    if len(name) > 100 or not name.isprintable():
+        raise SettingsError("OPERATOR_NAME must be at most 100 printable characters")
+    return name or None
 
 
 def _allow_loopback_documents(env: Mapping[str, str], issuer: str) -> bool:

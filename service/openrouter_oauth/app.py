@@ -11,7 +11,7 @@ from sanic import HTTPResponse, Request, Sanic, empty
 from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 
-from . import logs, metrics
+from . import introspection, logs, metrics
 from .clients import ClientResolver
 from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
 from .keycache import KeyInfoCache
@@ -22,6 +22,8 @@ from .routes import (
     authorize,
     callback,
     health,
+    introspect,
+    landing,
     me,
     metadata,
     openapi,
@@ -32,7 +34,7 @@ from .routes.responses import error_page, oauth_error, rate_limited, route_name,
 from .sealing import Sealer
 from .settings import Settings
 from .state import StateStore
-from .store import StoreUnavailable, open_store
+from .store import Store, StoreUnavailable, open_store
 from .upstream import OpenRouter
 
 log = logging.getLogger("openrouter_oauth")
@@ -138,14 +140,17 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
     app.ctx.openapi = openapi_document(settings)
     app.ctx.rate_limiter = RateLimiter(settings.rate_limits)
+    app.ctx.introspection_callers = introspection.callers(settings.introspection_credentials)
 
     for module in (
+        landing,
         metadata,
         register,
         authorize,
         callback,
         token,
         me,
+        introspect,
         health,
         openapi,
     ):
@@ -154,6 +159,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     @app.before_server_start
     async def open_clients(app: Sanic) -> None:
         app.ctx.store = open_store(settings)
+        await _check_store(app.ctx.store, settings)
         app.ctx.state = StateStore(app.ctx.store, app.ctx.sealer, settings.state_ttl_seconds)
         app.ctx.upstream = OpenRouter(
             settings.openrouter_base_url, timeout=settings.upstream_timeout_seconds
@@ -201,6 +207,21 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         _record(request, response)
 
     return app
+
+
+async def _check_store(store: Store, settings: Settings) -> None:
+    """Say at once when etcd does not answer: the service still starts and recovers by
+    itself, but an operator should not learn of it only from /readyz."""
+    if settings.etcd is None:
+        return
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        log.warning(
+            "etcd at %s is not answering; starting anyway: requests that need it get 503 "
+            "and /readyz stays 503 until it answers",
+            ",".join(settings.etcd.endpoints),
+        )
 
 
 def _record(request: Request, response: HTTPResponse) -> None:

@@ -31,7 +31,9 @@ class Caller:
 
 
 def callers(credentials: Sequence[tuple[str, str]]) -> tuple[Caller, ...]:
-    return tuple(Caller(cid, hashlib.sha256(secret.encode()).digest()) for cid, secret in credentials)
+    return tuple(
+        Caller(cid, hashlib.sha256(secret.encode()).digest()) for cid, secret in credentials
+    )
 
 
 def presented_credentials(
@@ -60,7 +62,9 @@ def authenticate(allowed: Sequence[Caller], presented: tuple[str, str] | None) -
     digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
     found = None
     for caller in allowed:
-        same_id = hmac.compare_digest(caller.client_id.encode(), client_id.encode("utf-8", "surrogateescape"))
+        same_id = hmac.compare_digest(
+            caller.client_id.encode(), client_id.encode("utf-8", "surrogateescape")
+        )
         same_secret = hmac.compare_digest(caller.secret_digest, digest)
         if same_id and same_secret:
             found = caller

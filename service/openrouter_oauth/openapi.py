@@ -132,6 +132,22 @@ _SCHEMAS: dict[str, Any] = {
             "expires_at": {"type": "string", "nullable": True},
         },
     },
+    "Introspection": {
+        "type": "object",
+        "required": ["active"],
+        "properties": {
+            "active": {"type": "boolean"},
+            "token_type": {"type": "string"},
+            "scope": {"type": "string"},
+            "exp": {"type": "integer"},
+            "sub": {"type": "string"},
+            "label": {"type": "string", "nullable": True},
+            "limit": {"type": "number", "nullable": True},
+            "limit_remaining": {"type": "number", "nullable": True},
+            "usage": {"type": "number", "nullable": True},
+            "is_free_tier": {"type": "boolean", "nullable": True},
+        },
+    },
     "Status": {
         "type": "object",
         "required": ["status"],
@@ -140,7 +156,45 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+def _introspect_path() -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "required": ["token"],
+        "properties": {
+            name: {"type": "string"}
+            for name in ("token", "token_type_hint", "client_id", "client_secret")
+        },
+    }
+    return {
+        "post": {
+            "summary": "Token introspection (RFC 7662) for resource servers",
+            "security": [{"basic": []}, {}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": body}},
+            },
+            "responses": {
+                "200": _json(
+                    {"$ref": "#/components/schemas/Introspection"},
+                    "Whether the key works, and what OpenRouter says of it",
+                ),
+                "401": _json(
+                    _ERROR, "Missing or wrong caller credentials", **{"WWW-Authenticate": "Basic"}
+                ),
+                **_errors(400, 413, 503),
+            },
+        }
+    }
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
+    document = _document(settings)
+    if settings.introspection_credentials:
+        document["paths"]["/introspect"] = _introspect_path()
+    return document
+
+
+def _document(settings: Settings) -> dict[str, Any]:
     status = {"$ref": "#/components/schemas/Status"}
     token_body = {"$ref": "#/components/schemas/TokenRequest"}
     return {
@@ -310,6 +364,9 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "components": {
             "schemas": _SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
         },
     }

@@ -17,12 +17,26 @@ STYLE = (_FILES / "style.css").read_text("utf-8")
 STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 _CONSENT = Template((_FILES / "consent.html").read_text("utf-8"))
 _ERROR = Template((_FILES / "error.html").read_text("utf-8"))
+_LANDING = Template((_FILES / "landing.html").read_text("utf-8"))
 
 RESTART_ADVICE = "Go back to the application you were signing in to and start again."
 
 
+def _operator(name: str | None) -> str:
+    if not name:
+        return ""
+    return f'<p class="note">This sign-in service is run by {html.escape(name)}.</p>'
+
+
 def consent_page(
-    *, client_name: str, client_identity: str, redirect_uri: str, ticket: str, action: str
+    *,
+    client_name: str,
+    client_identity: str,
+    redirect_uri: str,
+    ticket: str,
+    action: str,
+    openrouter: str,
+    operator: str | None,
 ) -> str:
     e = html.escape
     return _CONSENT.substitute(
@@ -32,6 +46,32 @@ def consent_page(
         redirect_uri=e(redirect_uri),
         ticket=e(ticket),
         action=e(action),
+        openrouter=e(openrouter),
+        operator=_operator(operator),
+    )
+
+
+def landing_page(
+    *, issuer: str, links: dict[str, str], openrouter: str, operator: str | None, introspect: bool
+) -> str:
+    """The root page for a person who opens the issuer URL in a browser."""
+    e = html.escape
+    introspection = (
+        f", or by token introspection at <code>{e(links['introspect'])}</code> "
+        "(RFC 7662, with credentials from the operator)"
+        if introspect
+        else ""
+    )
+    return _LANDING.substitute(
+        style=STYLE,
+        issuer=e(issuer),
+        as_metadata=e(links["as_metadata"]),
+        pr_metadata=e(links["pr_metadata"]),
+        openapi=e(links["openapi"]),
+        me=e(links["me"]),
+        openrouter=e(openrouter),
+        operator=_operator(operator),
+        introspection=introspection,
     )
 
 

@@ -75,6 +75,9 @@ class Settings:
     metrics_port: int = DEFAULT_METRICS_PORT
     request_deadline_seconds: float = 15.0
     max_connections: int = 1000
+    # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
+    introspection_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    operator_name: str | None = None
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -146,6 +149,18 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "total time a client has to send a request's head and body",
     ),
     ("MAX_CONNECTIONS", "1000", "open connections per process; more are closed at once"),
+    (
+        "INTROSPECTION_CREDENTIALS",
+        "empty: no /introspect",
+        f"comma-separated id:secret pairs (secrets at least {MIN_SECRET_LENGTH} characters) "
+        "that may call /introspect",
+    ),
+    ("INTROSPECTION_CREDENTIALS_FILE", "none", "a file holding INTROSPECTION_CREDENTIALS"),
+    (
+        "OPERATOR_NAME",
+        "none",
+        "who runs this server, shown on the consent and landing pages (at most 100 characters)",
+    ),
 )
 
 
@@ -330,7 +345,34 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         metrics_port=int(_number(env, "METRICS_PORT", DEFAULT_METRICS_PORT, 0, 65535)),
         request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 15.0, 1, 300),
         max_connections=int(_number(env, "MAX_CONNECTIONS", 1000, 1, 1_000_000)),
+        introspection_credentials=_introspection_credentials(env),
+        operator_name=_operator_name(env),
     )
+
+
+def _introspection_credentials(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    raw = _from_env_or_file(env, "INTROSPECTION_CREDENTIALS")
+    pairs: dict[str, str] = {}
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        caller, sep, secret = entry.partition(":")
+        if not sep or not caller or not caller.isprintable() or caller in pairs:
+            raise SettingsError(
+                "INTROSPECTION_CREDENTIALS entries must look like id:secret with distinct ids"
+            )
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"INTROSPECTION_CREDENTIALS secret for {caller!r} must be at least "
+                f"{MIN_SECRET_LENGTH} characters long"
+            )
+        pairs[caller] = secret
+    return tuple(pairs.items())
+
+
+def _operator_name(env: Mapping[str, str]) -> str | None:
+    name = " ".join(env.get("OPERATOR_NAME", "").split())
+    if len(name) > 100 or not name.isprintable():
+        raise SettingsError("OPERATOR_NAME must be at most 100 printable characters")
+    return name or None
 
 
 def _allow_loopback_documents(env: Mapping[str, str], issuer: str) -> bool:

@@ -184,3 +184,22 @@ async def test_consent_page_reads_well_on_a_phone(chromium, browser_service, cli
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "consent-phone.png", full_page=True)
     await context.close()
+
+
+async def test_the_issuer_url_greets_a_person(chromium, start_service):
+    service = start_service(store="memory", OPERATOR_NAME="Example Labs")
+    page = await chromium.new_page()
+    response = await page.goto(service.url)
+    assert response is not None and response.status == 200
+    assert "OpenRouter sign-in" in await page.inner_text("h1")
+    body = await page.inner_text("main")
+    assert service.url in body and "Example Labs" in body
+    link = await page.query_selector("a[href$='/.well-known/oauth-authorization-server']")
+    assert link is not None
+    # The hashed inline stylesheet applied here too.
+    assert await page.evaluate("getComputedStyle(document.body).display") == "flex"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "landing-desktop.png", full_page=True)
+    async with page.expect_navigation():
+        await link.click()
+    assert '"issuer"' in await page.content()

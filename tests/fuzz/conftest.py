@@ -6,6 +6,9 @@ import pytest
 
 from tests.harness import Service, free_port, service_env
 
+# /introspect exists only with callers configured: fuzz it too.
+FUZZ_ENV = {"INTROSPECTION_CREDENTIALS": "fuzzer:" + "f" * 40}
+
 
 @pytest.fixture(scope="module")
 def fuzz_service(etcd, fake):
@@ -17,6 +20,7 @@ def fuzz_service(etcd, fake):
             etcd=etcd.endpoint,
             ETCD_PREFIX="/fuzz/",
             RATE_LIMITS="off",
+            **FUZZ_ENV,
         ),
         port,
     ).start()

@@ -16,7 +16,9 @@ from schemathesis import GenerationMode, checks
 from openrouter_oauth.openapi import openapi_document
 from openrouter_oauth.settings import load_settings
 
-SCHEMA = schemathesis.openapi.from_dict(openapi_document(load_settings({}, port=1)))
+from .conftest import FUZZ_ENV
+
+SCHEMA = schemathesis.openapi.from_dict(openapi_document(load_settings(FUZZ_ENV, port=1)))
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 # Negative data needs a constrained input to break: query parameters or a body.
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [

@@ -94,3 +94,13 @@ def test_security_settings_defaults_and_switches():
         port=1,
     )
     assert not off.metadata_documents and off.metadata_documents_allow_loopback
+
+
+def test_introspection_credentials():
+    secret = "i" * 32
+    settings = load_settings({"INTROSPECTION_CREDENTIALS": f"a:{secret}, b:{secret}x"}, port=1)
+    assert settings.introspection_credentials == (("a", secret), ("b", secret + "x"))
+    assert secret not in repr(settings)
+    for bad in ("a", f"a:{'s' * 31}", f"a:{secret},a:{secret}", f":{secret}"):
+        with pytest.raises(SettingsError, match="INTROSPECTION_CREDENTIALS"):
+            load_settings({"INTROSPECTION_CREDENTIALS": bad}, port=1)

@@ -138,6 +138,8 @@ async def authorize(request: Request) -> HTTPResponse:
             redirect_uri=auth_request.redirect_uri,
             ticket=ticket,
             action="/authorize",
+            openrouter=ctx.settings.openrouter_base_url,
+            operator=ctx.settings.operator_name,
         ),
         form_targets=(ctx.settings.openrouter_base_url, auth_request.redirect_uri),
     )

@@ -24,7 +24,7 @@ def _unauthorized(request: Request, error: InvalidToken | None) -> HTTPResponse:
     return oauth_error(error, headers={"WWW-Authenticate": challenge})
 
 
-def _well_formed(key: str) -> bool:
+def well_formed_key(key: str) -> bool:
     """Keys are printable ASCII (RFC 6750 b64token); anything else cannot be a key."""
     return 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable() and " " not in key
 
@@ -36,7 +36,7 @@ async def me(request: Request) -> HTTPResponse:
     if not header:
         return _unauthorized(request, None)
     key = key.strip()
-    if scheme.lower() != "bearer" or not _well_formed(key):
+    if scheme.lower() != "bearer" or not well_formed_key(key):
         return _unauthorized(request, InvalidToken("the Authorization header is malformed"))
     key_info = request.app.ctx.key_info
     # Only checks that would reach OpenRouter count: a resource server re-checking its

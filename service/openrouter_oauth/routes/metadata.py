@@ -11,6 +11,7 @@ from typing import Any
 from sanic import Blueprint, HTTPResponse, Request, json
 
 from ..flow import GRANTED_SCOPE
+from ..introspection import AUTH_METHODS
 from ..settings import Settings
 
 SCOPES = [GRANTED_SCOPE]
@@ -20,7 +21,7 @@ bp = Blueprint("metadata")
 
 
 def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
-    return {
+    document = {
         "issuer": settings.issuer_url,
         "authorization_endpoint": settings.url("/authorize"),
         "token_endpoint": settings.url("/token"),
@@ -35,6 +36,10 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": "https://openrouter.ai/docs/use-cases/oauth-pkce",
     }
+    if settings.introspection_credentials:
+        document["introspection_endpoint"] = settings.url("/introspect")
+        document["introspection_endpoint_auth_methods_supported"] = AUTH_METHODS
+    return document
 
 
 def protected_resource_metadata(settings: Settings, suffix: str = "") -> dict[str, Any]:

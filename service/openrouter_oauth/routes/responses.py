@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sanic import HTTPResponse, Request, html, json, redirect
 
-from .. import flow, metrics, pages
+from .. import flow, metrics, pages, redirects
 from ..errors import OAuthError, RateLimited
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -28,7 +28,7 @@ def origin_source(url: str) -> str:
     """A CSP source naming where ``url`` points: its origin, or its scheme for custom schemes."""
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
-        return f"{parts.scheme}://{parts.netloc}"
+        return redirects.origin(parts)  # rebuilt from the parsed host and port, never raw
     return f"{parts.scheme}:"
 
 

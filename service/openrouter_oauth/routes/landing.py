@@ -1,0 +1,47 @@
+"""``/``: a page for a person who opens the issuer URL, JSON for a program."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request, json
+
+from .. import pages
+from .responses import page
+
+bp = Blueprint("landing")
+
+
+def _links(request: Request) -> dict[str, str]:
+    settings = request.app.ctx.settings
+    paths = {
+        "as_metadata": "/.well-known/oauth-authorization-server",
+        "pr_metadata": "/.well-known/oauth-protected-resource",
+        "openapi": "/openapi.json",
+        "me": "/me",
+        "introspect": "/introspect",
+    }
+    return {name: settings.url(path) for name, path in paths.items()}
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" not in accept and ("json" in accept or not accept or "*/*" in accept)
+
+
+@bp.get("/")
+async def landing(request: Request) -> HTTPResponse:
+    settings = request.app.ctx.settings
+    links = _links(request)
+    introspect = bool(settings.introspection_credentials)
+    if not introspect:
+        del links["introspect"]
+    if _wants_json(request):
+        return json({"issuer": settings.issuer_url, **links}, headers={"Cache-Control": "no-store"})
+    return page(
+        pages.landing_page(
+            issuer=settings.issuer_url,
+            links=links,
+            openrouter=settings.openrouter_base_url,
+            operator=settings.operator_name,
+            introspect=introspect,
+        )
+    )

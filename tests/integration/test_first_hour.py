@@ -1,0 +1,96 @@
+"""What a new user meets first: the root page, the consent page's wording, start-up lines."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from openrouter_oauth import pkce
+from tests.harness import authorize_url, free_port, service_env
+
+
+async def test_root_greets_a_browser_with_a_page(http, start_service):
+    service = start_service(store="memory", OPERATOR_NAME="Example Labs")
+    page = await http.get(service.url + "/", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Example Labs" in page.text and service.url in page.text
+    assert f"{service.url}/.well-known/oauth-authorization-server" in page.text
+    assert "/introspect" not in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+async def test_root_answers_a_program_with_json(http, service):
+    response = await http.get(service.url + "/", headers={"Accept": "application/json"})
+    body = response.json()
+    assert body["issuer"] == service.url
+    assert body["as_metadata"] == f"{service.url}/.well-known/oauth-authorization-server"
+    assert "introspect" not in body
+
+
+async def test_consent_page_says_who_runs_it_and_where_sign_in_happens(http, start_service, fake):
+    service = start_service(store="memory", OPERATOR_NAME="Example Labs")
+    page = await http.get(
+        authorize_url(
+            service.url, "app.example", "https://app.example/cb", pkce.s256(pkce.new_verifier())
+        )
+    )
+    assert "run by Example Labs" in page.text
+    assert fake.base_url in page.text
+    title = page.text.split("<title>")[1].split("</title>")[0]
+    heading = page.text.split("<h1>")[1].split("</h1>")[0]
+    assert title.replace("<strong>", "").replace("</strong>", "") == heading.replace(
+        "<strong>", ""
+    ).replace("</strong>", "")
+
+
+def _serve(port: int, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openrouter_oauth.cli", "serve", "--port", str(port)],
+        env=service_env(openrouter="http://127.0.0.1:9", port=port, **env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("which", ["port", "metrics"])
+def test_a_busy_port_is_one_line_naming_the_address(which):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        port = busy if which == "port" else free_port()
+        result = _serve(port, METRICS_PORT=str(busy if which == "metrics" else free_port()))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("openrouter-oauth: error: cannot listen on")
+    assert str(busy) in last and "Traceback" not in result.stderr
+
+
+async def test_an_unreachable_etcd_is_said_at_once(http, start_service):
+    service = start_service(
+        store="memory",
+        ETCD_ENDPOINTS=f"http://127.0.0.1:{free_port()}",
+        SECRET="s" * 40,
+        ETCD_TIMEOUT_SECONDS="0.5",
+    )
+    assert "is not answering; starting anyway" in service.log()
+    assert (await http.get(f"{service.url}/healthz")).status_code == 200
+    assert (await http.get(f"{service.url}/readyz")).status_code == 503
+
+
+def test_help_lists_every_setting():
+    result = subprocess.run(
+        [sys.executable, "-m", "openrouter_oauth.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=30,
+    )
+    for name in ("OPERATOR_NAME", "INTROSPECTION_CREDENTIALS", "METRICS_PORT", "SECRET_FILE"):
+        assert name in result.stdout

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
+import kopf
 import pytest
 
+from openrouter_oauth_operator.kube import _ssl_context
 from openrouter_oauth_operator.reconcile import (
     CHECKSUM_ANNOTATION,
     PROVIDER_ANNOTATION,
     config_secret_name,
     generated_secret_name,
 )
+from tests.certs import CertificateAuthority
 from tests.kube.conftest import (
     DEPLOYMENT,
     OPERATOR_ACCOUNT,
@@ -206,3 +211,24 @@ def test_kubeconfig_with_client_certificates(
         wait_configured(admin, namespace, "certs", ISSUER)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\noperator log:\n{operator.log()[-3000:]}") from None
+
+
+@pytest.mark.parametrize("form", ["base64-text", "base64-bytes", "pem-text", "pem-bytes"])
+def test_operator_client_takes_every_form_kopf_accepts(tmp_path: Path, form: str) -> None:
+    """kopf's own client takes *-data as base64 or PEM, str or bytes; so does ours."""
+    authority = CertificateAuthority(tmp_path)
+    client = authority.issue("someone", client=True)
+
+    def shaped(pem: bytes) -> str | bytes:
+        data = pem if form.startswith("pem") else b64(pem).encode()
+        return data if form.endswith("bytes") else data.decode()
+
+    info = kopf.ConnectionInfo(
+        server="https://127.0.0.1:1",
+        ca_data=shaped(authority.ca.read_bytes()),
+        certificate_data=shaped(client.cert.read_bytes()),
+        private_key_data=shaped(client.key.read_bytes()),
+    )
+    context = _ssl_context(info)
+    assert isinstance(context, ssl.SSLContext)
+    assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "test CA"),),)]

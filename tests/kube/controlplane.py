@@ -53,12 +53,10 @@ def kube_binaries() -> Path:
     if folder:
         return Path(folder)
     built = subprocess.run(
-        [str(REPO / "scripts" / "build-kube")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=3600,
+        [str(REPO / "scripts" / "build-kube")], capture_output=True, text=True, timeout=3600
     )
+    if built.returncode != 0:
+        raise RuntimeError(f"scripts/build-kube failed:\n{built.stderr[-4000:]}")
     return Path(built.stdout.strip().splitlines()[-1])
 
 

@@ -35,6 +35,8 @@ RELEASE = "oauth"
 # The chart's names for release "oauth" (fullname and operatorName in _helpers.tpl).
 DEPLOYMENT = "oauth-openrouter-oauth"
 OPERATOR_ACCOUNT = f"{DEPLOYMENT}-operator"
+# What the API server and controllers make on their own in every namespace.
+AMBIENT = {"serviceaccount/default", "configmap/kube-root-ca.crt"}
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +58,33 @@ def namespace(admin: Cli) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     admin.kubectl("create", "namespace", name)
     yield name
+    release_providers(admin, name)
     # Not waited for: the namespace controller empties it in the background.
     admin.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def release_providers(admin: Cli, namespace: str) -> None:
+    """Drop the operator's finalizer from providers left behind by a test.
+
+    Their operator is gone, so nothing would ever remove it: the namespace (and a later
+    `kubectl delete crd`, as the README's uninstall does) would wait forever.
+    """
+    listed = admin.kubectl("-n", namespace, "get", "oauthproviders", "-o", "name", check=False)
+    for name in listed.stdout.split():
+        admin.kubectl(
+            "-n", namespace, "patch", name, "--type=merge",
+            "-p", '{"metadata":{"finalizers":null}}', check=False,
+        )  # fmt: skip
+
+
+def leftovers(admin: Cli, namespace: str) -> set[str]:
+    """Every object still in the namespace, as kind/name, except the ambient ones."""
+    kinds = admin.kubectl("api-resources", "--verbs=list", "--namespaced", "-o", "name").stdout
+    # Events are history, not something the release left running.
+    wanted = ",".join(k for k in kinds.split() if k not in {"events", "events.events.k8s.io"})
+    names = admin.kubectl("-n", namespace, "get", wanted, "-o", "name").stdout.split()
+    short = {name.split(".", 1)[0].split("/")[0] + "/" + name.split("/", 1)[1] for name in names}
+    return short - AMBIENT
 
 
 @pytest.fixture

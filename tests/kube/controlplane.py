@@ -282,6 +282,8 @@ class Cli:
             "HELM_CACHE_HOME": str(self.home / "cache"),
             "HELM_CONFIG_HOME": str(self.home / "config"),
             "HELM_DATA_HOME": str(self.home / "data"),
+            # kubectl's discovery cache, instead of ~/.kube/cache.
+            "KUBECACHEDIR": str(self.home / "kube-cache"),
         }
 
     def run(
@@ -298,6 +300,24 @@ class Cli:
         )
         if check and result.returncode != 0:
             raise AssertionError(f"{tool} {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def shell(self, command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        """One command line as a person types it: kubectl and helm on PATH."""
+        env = self._env()
+        env["PATH"] = os.pathsep.join(
+            [str(self.binaries), str(Path(helm_binary()).parent), env.get("PATH", "")]
+        )
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"{command} failed:\n{result.stdout}{result.stderr}")
         return result
 
     def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, provider
+from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, leftovers, provider
 from tests.kube.controlplane import Cli, wait_for
 
 CRD = "oauthproviders.openrouter-oauth.io"
@@ -33,16 +33,6 @@ def replica_sets(admin: Cli, namespace: str) -> set[str]:
 def owned_by(obj: dict[str, Any], kind: str) -> str | None:
     refs = obj["metadata"].get("ownerReferences") or []
     return next((r["name"] for r in refs if r["kind"] == kind), None)
-
-
-def leftovers(admin: Cli, namespace: str) -> set[str]:
-    """Every object still in the namespace, as kind/name, except the ambient ones."""
-    kinds = admin.kubectl("api-resources", "--verbs=list", "--namespaced", "-o", "name").stdout
-    # Events are history, not something the release left running.
-    wanted = ",".join(k for k in kinds.split() if k not in {"events", "events.events.k8s.io"})
-    names = admin.kubectl("-n", namespace, "get", wanted, "-o", "name").stdout.split()
-    short = {name.split(".", 1)[0].split("/")[0] + "/" + name.split("/", 1)[1] for name in names}
-    return short - AMBIENT
 
 
 def test_install_creates_every_template(admin: Cli, installed: str) -> None:

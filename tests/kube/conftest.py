@@ -223,3 +223,13 @@ def wait_configured(admin: Cli, namespace: str, name: str, issuer: str) -> None:
         wait_for(done, 30, f"{namespace}/{name} to be configured")
     except AssertionError:
         raise AssertionError(f"{namespace}/{name} still missing: {left}") from None
+
+
+def operated(
+    admin: Cli, start_operator: Callable[..., Operator], namespace: str, name: str, issuer: str
+) -> Operator:
+    """The operator running as the chart's ServiceAccount, and a provider it has configured."""
+    operator = start_operator(namespace, service_account_user(admin, namespace, OPERATOR_ACCOUNT))
+    admin.apply(namespace, provider(name, issuerURL=issuer))
+    wait_configured(admin, namespace, name, issuer)
+    return operator

@@ -11,14 +11,7 @@ from openrouter_oauth_operator.reconcile import config_secret_name
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.harness import EtcdServer, Service, free_port, service_env
 from tests.integration.flows import authorized
-from tests.kube.conftest import (
-    DEPLOYMENT,
-    OPERATOR_ACCOUNT,
-    Operator,
-    provider,
-    service_account_user,
-    wait_configured,
-)
+from tests.kube.conftest import DEPLOYMENT, Operator, operated
 from tests.kube.controlplane import Cli
 
 
@@ -33,9 +26,7 @@ async def test_applied_provider_serves_a_login(
     namespace = installed
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    start_operator(namespace, service_account_user(admin, namespace, OPERATOR_ACCOUNT))
-    admin.apply(namespace, provider("openrouter-oauth", issuerURL=issuer))
-    wait_configured(admin, namespace, "openrouter-oauth", issuer)
+    operated(admin, start_operator, namespace, "openrouter-oauth", issuer)
 
     # Exactly what the pods would get through envFrom, read back through the API.
     secret = admin.get(namespace, "secret", config_secret_name(DEPLOYMENT))

@@ -28,6 +28,7 @@ from tests.kube.conftest import (
     OPERATOR_ACCOUNT,
     Operator,
     events_about,
+    operated,
     provider,
     service_account_user,
     wait_configured,
@@ -49,9 +50,7 @@ def test_apply_configures_the_service_and_rolls_it(
     admin: Cli, installed: str, start_operator: StartOperator
 ) -> None:
     namespace = installed
-    start_operator(namespace, service_account_user(admin, namespace, OPERATOR_ACCOUNT))
-    admin.apply(namespace, provider("openrouter-oauth", issuerURL=ISSUER))
-    wait_configured(admin, namespace, "openrouter-oauth", ISSUER)
+    operated(admin, start_operator, namespace, "openrouter-oauth", ISSUER)
     first = wait_for(
         lambda: configured_replica_sets(admin, namespace),
         30,
@@ -122,8 +121,6 @@ def test_missing_secret_is_reported_then_recovered(
         "-n", namespace, "create", "secret", "generic", "state", "--from-literal=secret=" + "k" * 40
     )
     wait_configured(admin, namespace, "byo", ISSUER)
-    config = admin.get(namespace, "secret", CONFIG_SECRET)
-    assert config is not None
 
 
 def owner_uids(obj: dict | None) -> set[str]:
@@ -134,9 +131,7 @@ def test_delete_runs_the_finalizer_cleanup(
     admin: Cli, installed: str, start_operator: StartOperator
 ) -> None:
     namespace = installed
-    start_operator(namespace, service_account_user(admin, namespace, OPERATOR_ACCOUNT))
-    admin.apply(namespace, provider("gen", issuerURL=ISSUER))
-    wait_configured(admin, namespace, "gen", ISSUER)
+    operated(admin, start_operator, namespace, "gen", ISSUER)
     found = admin.get(namespace, "oauthprovider", "gen")
     assert found is not None
     assert "openrouter-oauth.io/cleanup" in found["metadata"]["finalizers"]
@@ -154,9 +149,7 @@ def test_owned_secrets_are_garbage_collected_without_the_operator(
 ) -> None:
     """The owner references the operator writes are valid: the garbage collector acts on them."""
     namespace = installed
-    operator = start_operator(namespace, service_account_user(admin, namespace, OPERATOR_ACCOUNT))
-    admin.apply(namespace, provider("gen", issuerURL=ISSUER))
-    wait_configured(admin, namespace, "gen", ISSUER)
+    operator = operated(admin, start_operator, namespace, "gen", ISSUER)
     owner = admin.get(namespace, "oauthprovider", "gen")
     assert owner is not None
     uid = owner["metadata"]["uid"]

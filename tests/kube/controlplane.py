@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.certs import CertificateAuthority
-from tests.chart.test_chart import helm_binary
+from tests.chart.render import helm_binary
 from tests.harness import REPO, EtcdServer, free_port
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.test_chart import helm_binary
+from tests.chart.render import helm_binary
 from tests.kube.conftest import (
     CHART,
     OPERATOR_ACCOUNT,

@@ -14,11 +14,11 @@ Settings (environment variables):
 | variable | default | meaning |
 |---|---|---|
 | ``ISSUER_URL`` | ``http://127.0.0.1:8000`` | the authorization server (this project) |
-| ``INTROSPECTION_CLIENT_ID`` | required | this server's id in the issuer's ``INTROSPECTION_CREDENTIALS`` |
+| ``INTROSPECTION_CLIENT_ID`` | required | this server's id in ``INTROSPECTION_CREDENTIALS`` |
 | ``INTROSPECTION_CLIENT_SECRET`` | required | its secret there |
 | ``OPENROUTER_BASE_URL`` | ``https://openrouter.ai`` | where the tool sends chat completions |
 | ``HOST``, ``PORT`` | ``127.0.0.1``, ``8001`` | where this server listens |
-| ``PUBLIC_URL`` | ``http://HOST:PORT`` | this server's public base URL; the MCP endpoint is ``/mcp`` |
+| ``PUBLIC_URL`` | ``http://HOST:PORT`` | public base URL; the MCP endpoint is ``/mcp`` |
 | ``MODEL`` | ``openrouter/auto`` | the model ``ask`` uses unless told otherwise |
 """
 

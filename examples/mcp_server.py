@@ -28,10 +28,17 @@ import os
 from typing import Any
 
 import httpx
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from starlette.applications import Starlette
 
-from openrouter_oauth.mcp_verifier import OpenRouterKeyVerifier, auth_settings, current_key
+from openrouter_oauth.mcp_verifier import (
+    IntrospectionOutageMiddleware,
+    OpenRouterKeyVerifier,
+    auth_settings,
+    current_key,
+)
 
 ISSUER_URL = os.environ.get("ISSUER_URL", "http://127.0.0.1:8000")
 OPENROUTER_BASE_URL = os.environ.get("OPENROUTER_BASE_URL", "https://openrouter.ai").rstrip("/")
@@ -106,5 +113,13 @@ def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def build_app() -> Starlette:
+    """The server's HTTP app; ``build_server().run("streamable-http")`` works too, but
+    answers 500 instead of 503 while the authorization server cannot check keys."""
+    app = build_server().streamable_http_app(host=HOST)
+    app.add_middleware(IntrospectionOutageMiddleware)
+    return app
+
+
 if __name__ == "__main__":
-    build_server().run("streamable-http", host=HOST, port=PORT)
+    uvicorn.run(build_app(), host=HOST, port=PORT)

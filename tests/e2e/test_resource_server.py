@@ -2,14 +2,16 @@
 
 (a) FastMCP's own ``IntrospectionTokenVerifier`` (the fastmcp code, unmodified) checks a
 key obtained through the whole login at ``/introspect``.
-(b) The example MCP server (examples/mcp_server.py, its own process, with our
-verifier) is found, logged into and called by the official MCP Python SDK client, and
-its tool reaches (fake) OpenRouter with the person's own key.
+(b) The example MCP servers (examples/mcp_server.py with our verifier, and
+examples/typescript/server.ts on the TypeScript SDK; each its own process) are found,
+logged into and called by the official MCP Python SDK client, and their tool reaches
+(fake) OpenRouter with the person's own key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import httpx2
 import pytest
@@ -18,7 +20,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from openrouter_oauth.mcp_verifier import IntrospectionUnavailable, OpenRouterKeyVerifier
-from tests.e2e.resource_server import ExampleServer
+from tests.e2e.resource_server import ExampleServer, typescript_example
 from tests.e2e.test_mcp_sdk import MemoryTokens, sdk_provider
 from tests.integration.flows import authorized
 
@@ -32,10 +34,33 @@ def issuer(start_service):
 
 
 @pytest.fixture
-def example(issuer, fake) -> Iterator[ExampleServer]:
+def python_example(issuer, fake) -> Iterator[ExampleServer]:
     server = ExampleServer(issuer.url, fake.base_url, CALLER, SECRET).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["python", "typescript"])
+def example(request, issuer, fake) -> Iterator[ExampleServer]:
+    server = ExampleServer(issuer.url, fake.base_url, CALLER, SECRET)
+    if request.param == "typescript":
+        server.command, server.cwd = typescript_example()
+    server.start()
+    yield server
+    server.stop()
+
+
+@asynccontextmanager
+async def logged_in(example: ExampleServer, browser, storage: MemoryTokens) -> AsyncIterator:
+    """An MCP session with the example, the SDK client doing the whole login on the way."""
+    provider = sdk_provider(example.mcp_url, browser, storage)
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        streamable_http_client(example.mcp_url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 async def key_through_login(http, issuer_url: str) -> str:
@@ -110,20 +135,13 @@ async def test_example_server_advertises_the_issuer(example, issuer):
         assert f'resource_metadata="{example.metadata_url}"' in refused.headers["www-authenticate"]
 
 
-async def test_sdk_client_logs_in_and_the_tool_spends_the_users_key(example, issuer, browser, fake):
+async def test_sdk_client_logs_in_and_the_tool_spends_the_users_key(example, browser, fake):
     storage = MemoryTokens()
-    provider = sdk_provider(example.mcp_url, browser, storage)
-    async with (
-        httpx2.AsyncClient(auth=provider, timeout=30) as http,
-        streamable_http_client(example.mcp_url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
+    async with logged_in(example, browser, storage) as session:
         tools = {tool.name for tool in (await session.list_tools()).tools}
         answer = await session.call_tool("ask", {"prompt": "hello from the test"})
-        budget = await session.call_tool("budget", {})
 
-    assert tools == {"ask", "budget"}
+    assert "ask" in tools
     assert not answer.is_error, answer.content
     assert answer.content[0].text == "echo: hello from the test"
     # The login went through our issuer, and the key it produced is what reached OpenRouter.
@@ -133,22 +151,30 @@ async def test_sdk_client_logs_in_and_the_tool_spends_the_users_key(example, iss
     assert key in fake.keys
     assert fake.completions[-1][0] == key
     assert fake.completions[-1][1]["messages"][-1]["content"] == "hello from the test"
-    assert not budget.is_error, budget.content
-    assert budget.structured_content["label"] == "MCP SDK test"
     assert key not in example.unwrapped_log()
 
 
-async def test_example_server_fails_softly_when_the_issuer_cannot_tell(example, fake):
+async def test_a_tool_sees_what_introspection_said(python_example, browser, fake):
+    storage = MemoryTokens()
+    async with logged_in(python_example, browser, storage) as session:
+        budget = await session.call_tool("budget", {})
+    assert not budget.is_error, budget.content
+    assert budget.structured_content["label"] == "MCP SDK test"
+    assert storage.tokens is not None
+    assert budget.structured_content["usage"] == fake.keys[storage.tokens.access_token].usage
+
+
+async def test_example_server_fails_softly_when_the_issuer_cannot_tell(python_example, fake):
     """OpenRouter down → /introspect 503 → 503 here: retryable, not a 401 that forces a login."""
     key = fake.issue_key(label="outage")
     headers = {"Authorization": f"Bearer {key}"}
     fake.fail_next("/api/v1/key", 500)
     async with httpx2.AsyncClient(timeout=10) as http:
-        during = await http.post(example.mcp_url, json={}, headers=headers)
-        after = await http.post(example.mcp_url, json={}, headers=headers)
+        during = await http.post(python_example.mcp_url, json={}, headers=headers)
+        after = await http.post(python_example.mcp_url, json={}, headers=headers)
     assert during.status_code == 503, during.text
     assert during.headers["retry-after"] == "5"
     assert during.json()["error"] == "temporarily_unavailable"
     assert after.status_code not in (401, 500), after.text
-    log = example.unwrapped_log()
+    log = python_example.unwrapped_log()
     assert "keycheckfailed" in log and "Traceback" not in log and key not in log

@@ -6,6 +6,7 @@ dependency of the service) and understands exactly the verbs the RBAC grants.
 
 from __future__ import annotations
 
+import base64
 import ssl
 import tempfile
 from pathlib import Path
@@ -21,23 +22,42 @@ class KubeError(Exception):
     """The API answered with an unexpected error; kopf retries the handler."""
 
 
+def _pem(data: str | bytes) -> str:
+    """PEM text from a kubeconfig's ``*-data`` field as kopf hands it over.
+
+    kopf's kubeconfig login passes ``certificate-authority-data``, ``client-certificate-data``
+    and ``client-key-data`` through unchanged: base64 of the PEM, as a ``str``. Other login
+    handlers may give bytes, or PEM already; kopf's own client accepts all of these, so do we.
+    """
+    text = data.decode("ascii") if isinstance(data, bytes) else data
+    if text.lstrip().startswith("-----BEGIN "):
+        return text
+    return base64.b64decode(text).decode("ascii")
+
+
 def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     if info.insecure:
         return False
     context = ssl.create_default_context(
-        cafile=info.ca_path, cadata=info.ca_data.decode() if info.ca_data else None
+        cafile=info.ca_path, cadata=_pem(info.ca_data) if info.ca_data else None
     )
     if info.certificate_path or info.certificate_data:
-        cert, key = info.certificate_path, info.private_key_path
-        folder = Path(tempfile.mkdtemp(prefix="kube-"))
-        if info.certificate_data:
-            cert = str(folder / "cert.pem")
-            Path(cert).write_bytes(info.certificate_data)
-        if info.private_key_data:
-            key = str(folder / "key.pem")
-            Path(key).write_bytes(info.private_key_data)
-        context.load_cert_chain(cert, key)
+        # ssl loads a client certificate only from files: write the embedded ones to a
+        # private folder just long enough to load them (the key must not stay on disk).
+        with tempfile.TemporaryDirectory(prefix="kube-") as folder:
+            cert, key = info.certificate_path, info.private_key_path
+            if info.certificate_data:
+                cert = _private_file(Path(folder, "cert.pem"), _pem(info.certificate_data))
+            if info.private_key_data:
+                key = _private_file(Path(folder, "key.pem"), _pem(info.private_key_data))
+            context.load_cert_chain(cert, key)
     return context
+
+
+def _private_file(path: Path, text: str) -> str:
+    path.touch(mode=0o600)
+    path.write_text(text)
+    return str(path)
 
 
 class Kube:

@@ -12,8 +12,9 @@ from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 
 from . import introspection, logs, metrics
+from .authorization import AuthorizationService
 from .clients import ClientResolver
-from .errors import InvalidRequest, OAuthError, TemporarilyUnavailable
+from .errors import BrowserError, InvalidRequest, OAuthError, TemporarilyUnavailable
 from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher, is_public_address, public_or_loopback
 from .openapi import openapi_document
@@ -82,6 +83,11 @@ class OAuthErrorHandler(ErrorHandler):
             log.info("client closed the connection on %s %s", request.method, route_name(request))
             request.ctx.outcome = "client_closed"
             return empty(status=CLIENT_CLOSED)  # never sent: the connection is gone
+        if isinstance(exception, BrowserError):
+            request.ctx.outcome = type(exception).__name__
+            return error_page(
+                exception.status, exception.title, exception.message, exception.advice
+            )
         error = _as_oauth_error(exception)
         if error.status >= 500 and not isinstance(exception, StoreUnavailable | OAuthError):
             log.error(
@@ -179,6 +185,13 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
             app.ctx.documents,
             metadata_documents=settings.metadata_documents,
             allow_loopback=loopback,
+        )
+        app.ctx.authorization = AuthorizationService(
+            settings=settings,
+            sealer=app.ctx.sealer,
+            state=app.ctx.state,
+            clients=app.ctx.clients,
+            upstream=app.ctx.upstream,
         )
 
     @app.after_server_stop

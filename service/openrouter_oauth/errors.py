@@ -6,6 +6,8 @@ redirect to a validated client, or a readable page in the browser.
 
 from __future__ import annotations
 
+RESTART_ADVICE = "Go back to the application you were signing in to and start again."
+
 
 class OAuthError(Exception):
     """An error with a standard ``error`` code, a safe description and an HTTP status.
@@ -86,3 +88,56 @@ class RateLimited(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+
+class BrowserError(Exception):
+    """A failure on a page a person is looking at: shown as a readable page, never redirected."""
+
+    status = 400
+    title = "Something went wrong"
+    message = ""
+    advice = RESTART_ADVICE
+
+
+class ApprovalExpired(BrowserError):
+    title = "This approval page has expired"
+    message = "The approval page was open too long or was not sent by this server."
+
+
+class NotFromThisBrowser(BrowserError):
+    status = 403
+    title = "This approval did not come from your browser"
+    message = (
+        "The approval was sent without the consent page this server showed you, "
+        "so it was refused to protect your account."
+    )
+
+
+class AlreadyAnswered(BrowserError):
+    status = 409
+    title = "This request was already answered"
+    message = "You already approved or denied this sign-in request."
+    advice = "If the application did not finish signing you in, go back to it and start again."
+
+
+class UnknownChoice(BrowserError):
+    title = "Unknown choice"
+    message = "Please use the Approve or Deny button."
+
+
+class SignInLinkExpired(BrowserError):
+    title = "This sign-in link has expired or was already used"
+    message = "Sign-in links from OpenRouter work once, for a few minutes."
+
+
+class StartedInAnotherBrowser(BrowserError):
+    """The callback arrived in a browser other than the one that approved (a forwarded link)."""
+
+    status = 403
+    title = "This sign-in was started in another browser"
+    message = (
+        "The sign-in link you followed was approved in a different browser, so nothing "
+        "was handed out here. If someone sent you this link, do not trust it: it could "
+        "have given them your OpenRouter key."
+    )
+    advice = "If you started this sign-in yourself, start it again in this browser."

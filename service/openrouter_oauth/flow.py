@@ -1,8 +1,9 @@
-"""The authorization state machine as pure functions over plain records.
+"""The authorization rules as pure functions: parsing and validating requests, building
+redirects, checking a redemption.
 
-consent ticket → pending authorization (approved) → grant (our code) → redeemed.
-Nothing here does I/O or knows about Sanic: routes feed it parsed parameters
-and resolved clients, and persist what it returns.
+consent ticket → decision (approved) → completion + grant (our code) → redeemed.
+Nothing here does I/O or knows about Sanic: :mod:`.authorization` runs the steps
+and persists what they produce (:mod:`.records`).
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def single(
     return value or None
 
 
-def single_or_none(params: Params, name: str) -> str | None:
-    """A parameter's value when it is given exactly once, else None (for error paths)."""
+def single_or_none(params: Params, name: str, max_length: int = MAX_PARAM_LENGTH) -> str | None:
+    """A parameter's value when it is given exactly once and within limits, else None."""
     values = params.get(name) or []
-    return values[0] if len(values) == 1 and len(values[0]) <= MAX_PARAM_LENGTH else None
+    return values[0] if len(values) == 1 and len(values[0]) <= max_length else None
 
 
 @dataclass(frozen=True)
@@ -131,23 +132,6 @@ def error_redirect(issuer: str, redirect_uri: str, state: str | None, error: OAu
     )
 
 
-def pending_record(
-    request: AuthorizationRequest, upstream_verifier: str, browser: str
-) -> dict[str, Any]:
-    """What approval stores: the client's request, our own verifier for OpenRouter, and a
-    hash of the approving browser's cookie (only that browser may complete the callback)."""
-    return {"request": request.record(), "upstream_verifier": upstream_verifier, "browser": browser}
-
-
-def same_browser(pending: Mapping[str, Any], browser: str) -> bool:
-    return _same(str(pending.get("browser") or ""), browser) and bool(browser)
-
-
-def grant_record(pending: Mapping[str, Any], upstream_code: str) -> dict[str, Any]:
-    """What the callback stores under our code: enough to redeem it once at /token."""
-    return {**pending, "upstream_code": upstream_code}
-
-
 @dataclass(frozen=True)
 class TokenRequest:
     client_id: str
@@ -172,49 +156,15 @@ def _same(a: str | None, b: str | None) -> bool:
     return hmac.compare_digest((a or "").encode(), (b or "").encode())
 
 
-def check_redemption(token: TokenRequest, grant: Mapping[str, Any]) -> AuthorizationRequest:
+def check_redemption(token: TokenRequest, request: AuthorizationRequest) -> None:
     """The grant's binding to client, redirect URI and PKCE challenge (RFC 6749 §4.1.3)."""
-    request = AuthorizationRequest.from_record(grant["request"])
     if not _same(token.client_id, request.client_id):
         raise InvalidGrant("the code was issued to another client")
     if token.redirect_uri is not None and not _same(token.redirect_uri, request.redirect_uri):
         raise InvalidGrant("redirect_uri does not match the authorization request")
     if not pkce.verify(token.code_verifier, request.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")
-    return request
 
 
 def token_response(key: str) -> dict[str, Any]:
     return {"access_token": key, "token_type": "Bearer", "scope": GRANTED_SCOPE}
-
-
-KEY_INFO_FIELDS = (
-    "label",
-    "limit",
-    "limit_remaining",
-    "limit_reset",
-    "include_byok_in_limit",
-    "usage",
-    "usage_daily",
-    "usage_weekly",
-    "usage_monthly",
-    "byok_usage",
-    "is_free_tier",
-    "is_management_key",
-    "creator_user_id",
-    "expires_at",
-)
-
-
-def me_response(key: str, info: Mapping[str, Any]) -> dict[str, Any]:
-    """The original provider's fields (id, name, username, usage, balance) plus key information."""
-    short = key[-7:]
-    body: dict[str, Any] = {
-        "id": short,
-        "name": "OpenRouter User",
-        "username": short,
-        "usage": info.get("usage"),
-        "balance": info.get("limit_remaining"),
-    }
-    body.update({name: info.get(name) for name in KEY_INFO_FIELDS})
-    return body

@@ -1,4 +1,4 @@
-"""RFC 7662 token introspection for resource servers: who may ask, and what the answer says.
+"""RFC 7662 token introspection for resource servers: who may ask.
 
 Callers authenticate with an ``id:secret`` pair from ``INTROSPECTION_CREDENTIALS``
 (``client_secret_basic`` or ``client_secret_post``); secrets are compared in constant
@@ -13,11 +13,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from .errors import InvalidClient
-from .flow import GRANTED_SCOPE, KEY_INFO_FIELDS
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -71,26 +68,3 @@ def authenticate(allowed: Sequence[Caller], presented: tuple[str, str] | None) -
     if found is None:
         raise InvalidClient("the caller's credentials are not valid")
     return found
-
-
-def _epoch(value: Any) -> int | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
-
-
-def active_response(info: Mapping[str, Any]) -> dict[str, Any]:
-    """An active key: RFC 7662 members where one exists, OpenRouter's names otherwise."""
-    body: dict[str, Any] = {"active": True, "token_type": "Bearer", "scope": GRANTED_SCOPE}
-    body.update({name: info.get(name) for name in KEY_INFO_FIELDS})
-    if (exp := _epoch(info.get("expires_at"))) is not None:
-        body["exp"] = exp
-    if isinstance(info.get("creator_user_id"), str):
-        body["sub"] = info["creator_user_id"]
-    return body
-
-
-INACTIVE: dict[str, Any] = {"active": False}

@@ -12,14 +12,14 @@ import html
 from importlib import resources
 from string import Template
 
+from .errors import RESTART_ADVICE
+
 _FILES = resources.files(__package__) / "templates"
 STYLE = (_FILES / "style.css").read_text("utf-8")
 STYLE_HASH = "sha256-" + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 _CONSENT = Template((_FILES / "consent.html").read_text("utf-8"))
 _ERROR = Template((_FILES / "error.html").read_text("utf-8"))
 _LANDING = Template((_FILES / "landing.html").read_text("utf-8"))
-
-RESTART_ADVICE = "Go back to the application you were signing in to and start again."
 
 
 def _operator(name: str | None) -> str:

@@ -10,20 +10,28 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from .metrics import STORE_ERRORS, STORE_SECONDS, timed
 from .sealing import Sealer, SealError
 from .store import Store
 
-# Record kinds: the decision on a consent ticket (kept for the ticket's whole life, so a
-# ticket is answered once), an approval waiting for OpenRouter, and our code.
-DECISION = "decision"
-PENDING = "pending"
-CODE = "code"
+
+@dataclass(frozen=True)
+class Sealed:
+    """A stored record's data and its expiry (epoch seconds)."""
+
+    data: dict[str, Any]
+    expires: int
+
+    def remaining(self) -> float:
+        return self.expires - time.time()
 
 
 class StateStore:
+    """Sealed records with an expiry, under hashed handles, in a :class:`Store`."""
+
     def __init__(self, store: Store, sealer: Sealer, ttl: int) -> None:
         self._store = store
         self._sealer = sealer
@@ -44,21 +52,23 @@ class StateStore:
                 self._key(kind, handle), sealed.encode(), max(1, math.ceil(ttl))
             )
 
-    async def take(self, kind: str, handle: str) -> tuple[dict[str, Any], int] | None:
-        """The record and its expiry (epoch seconds), removed; None if absent, expired or bad."""
+    async def get(self, kind: str, handle: str) -> Sealed | None:
+        """The record and its expiry; None if absent, expired or not ours."""
+        async with timed(STORE_SECONDS, "get", STORE_ERRORS):
+            raw = await self._store.get(self._key(kind, handle))
+        return self._open(kind, raw)
+
+    async def take(self, kind: str, handle: str) -> Sealed | None:
+        """Like :meth:`get`, and the record is removed: of concurrent takers one gets it."""
         async with timed(STORE_SECONDS, "take", STORE_ERRORS):
             raw = await self._store.take(self._key(kind, handle))
+        return self._open(kind, raw)
+
+    def _open(self, kind: str, raw: bytes | None) -> Sealed | None:
         if raw is None:
             return None
         try:
             claims = self._sealer.open_claims(kind, raw.decode())
         except (SealError, UnicodeDecodeError):
             return None
-        return claims["d"], claims["exp"]
-
-    async def put_back(self, kind: str, handle: str, data: dict[str, Any], exp: int) -> bool:
-        """Return a taken record for its remaining lifetime (after a transient failure)."""
-        remaining = exp - time.time()
-        if remaining < 1:
-            return False
-        return await self.create(kind, handle, data, ttl=remaining)
+        return Sealed(claims["d"], claims["exp"])

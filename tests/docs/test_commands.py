@@ -131,13 +131,18 @@ def test_the_fake_stops_on_ctrl_c_without_a_traceback():
 
 # -- scripts/test --partial ---------------------------------------------------------------
 
-LEFT_OUT = ("tests/e2e/test_browser.py", "tests/container", "tests/e2e/test_conformance.py")
+LEFT_OUT = (
+    "tests/e2e/test_browser.py",
+    "tests/container",
+    "tests/e2e/test_conformance.py",
+    "tests/kube",
+)
 
 
 def shims(directory: Path, log: Path) -> dict[str, str]:
-    """apt-get, npm and sudo that only record that they were called."""
+    """apt-get, npm, go and sudo that only record that they were called."""
     directory.mkdir()
-    for name in ("apt-get", "npm", "sudo"):
+    for name in ("apt-get", "npm", "go", "sudo"):
         shim = directory / name
         shim.write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\nexit 1\n')
         shim.chmod(0o755)

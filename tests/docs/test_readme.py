@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from tests.docs.readme import (
     only,
     shell_blocks,
 )
-from tests.harness import REPO
+from tests.harness import REPO, free_port, wait_until_healthy
 
 KNOWN_MARKERS = {"run", "serve", "ci", "untested-here"}
 RUN_TIMEOUT = 600  # seconds: a block may create .venv first (pip, from PyPI)
@@ -126,6 +127,39 @@ def test_the_mcp_server_metadata_names_the_issuer_the_serve_command_uses():
     clients = [d for d in documents if "servers" in d or "mcpServers" in d]
     urls = {s["url"] for d in clients for s in (d.get("servers") or d["mcpServers"]).values()}
     assert urls == {d["resource"] for d in metadata}, "client configs point at that server"
+
+
+def test_the_example_mcp_server_serves_the_metadata_the_readme_shows():
+    """examples/mcp_server.py, with its defaults' public URL, against the README's JSON."""
+    (shown,) = [d for d in map(json.loads, (b.code for b in json_blocks())) if "resource" in d]
+    port = free_port()
+    env = {
+        **clean_env(),
+        "PORT": str(port),
+        "PUBLIC_URL": shown["resource"].removesuffix("/mcp"),  # the README's, on a free port
+        "ISSUER_URL": shown["authorization_servers"][0],
+        "INTROSPECTION_CLIENT_ID": "readme",
+        "INTROSPECTION_CLIENT_SECRET": "s" * 32,
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "examples" / "mcp_server.py")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_healthy(f"{base}/.well-known/oauth-protected-resource/mcp", process)
+        served = httpx.get(f"{base}/.well-known/oauth-protected-resource/mcp").json()
+        assert {k: served[k] for k in shown} == shown
+        refused = httpx.post(f"{base}/mcp", json={})
+        assert refused.status_code == 401
+        metadata_url = f"{shown['resource'].removesuffix('/mcp')}"
+        metadata_url += "/.well-known/oauth-protected-resource/mcp"
+        assert f'resource_metadata="{metadata_url}"' in refused.headers["www-authenticate"]
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 # -- shell blocks -------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 - ``POST /api/v1/auth/keys`` exchanges a code once, within 10 minutes, after a
   PKCE check (S256 or plain); errors are ``{"error": {"code": N, "message": …}}``.
 - ``GET /api/v1/key`` (and the older ``/api/v1/auth/key``) describes a key.
+- ``POST /api/v1/chat/completions`` answers an OpenAI-style completion whose text
+  echoes the last message, for a known key only; ``completions`` records who called.
 
 Tests steer it through :meth:`FakeOpenRouter.fail_next` (faults) and
 ``clock`` (time travel). Run it alone with ``python -m tests.fakes.openrouter``.
@@ -87,6 +89,7 @@ class OpenRouterContract:
         self.requests: Counter[str] = Counter()
         self.exchange_bodies: list[dict[str, Any]] = []
         self.auth_queries: list[dict[str, str]] = []
+        self.completions: list[tuple[str, dict[str, Any]]] = []  # (key, request body)
         self._lock = threading.Lock()
 
     def issue_key(self, label: str = "test", limit: float | None = None) -> str:
@@ -113,6 +116,10 @@ class OpenRouterContract:
                 return _json(*self._exchange(json.loads(body)))
             except ValueError:
                 return _error(400, "Invalid JSON body")
+        if path == "/api/v1/chat/completions":
+            if method != "POST":
+                return _error(405, "Method not allowed")
+            return _json(*self._chat_completion(authorization, body))
         if method == "POST" and path == "/auth/approve":
             form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
             return Answer(302, b"", "text/plain", {"Location": self._approve(form)})
@@ -226,6 +233,44 @@ class OpenRouterContract:
                 "expires_at": None,
                 "rate_limit": {"requests": -1, "interval": "10s"},
             }
+        }
+
+    def _chat_completion(self, authorization: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        scheme, _, key = authorization.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return 401, {"error": {"code": 401, "message": "No auth credentials found"}}
+        with self._lock:
+            known = key in self.keys
+        if not known:
+            return 401, {"error": {"code": 401, "message": "User not found."}}
+        try:
+            request = json.loads(body)
+            messages = request["messages"]
+            last = str(messages[-1]["content"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            return 400, {"error": {"code": 400, "message": "Invalid request body"}}
+        with self._lock:
+            self.completions.append((key, request))
+        model = str(request.get("model") or "openrouter/auto")
+        words = len(last.split())
+        return 200, {
+            "id": "gen-" + secrets.token_hex(8),
+            "object": "chat.completion",
+            "created": int(self.clock()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"echo: {last}"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": words,
+                "completion_tokens": words + 1,
+                "total_tokens": 2 * words + 1,
+            },
         }
 
 

@@ -224,12 +224,15 @@ async def test_deny_redirects_access_denied(http, service):
 
 
 async def test_double_submission_is_answered_once(http, service):
+    """Approve twice (a double click, or a retry after an error): the same decision, so the
+    same OpenRouter link; a different answer afterwards is refused."""
     page = await consent_page(http, service)
     browser = Browser(http)
     first = await browser.decide(page, "approve")
     assert first.status_code == 303
     again = await browser.decide(page, "approve")
-    assert again.status_code == 409
+    assert again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
     deny_after = await browser.decide(page, "deny")
     assert deny_after.status_code == 409
 
@@ -259,12 +262,21 @@ async def test_tampered_ticket_is_refused(http, service):
 # -- callback -----------------------------------------------------------------
 
 
-async def test_callback_is_single_use(http, service, fake):
+async def test_callback_completes_once(http, service, fake):
+    """A reload of the same callback replays it (same code: the first answer may have been
+    lost); a second OpenRouter approval for the same consent is refused."""
     _, openrouter_url = await approved(http, service.url, await register(http, service.url))
     callback = await openrouter_callback(http, openrouter_url)
-    assert (await http.get(callback)).status_code == 302
-    replay = await http.get(callback)
-    assert replay.status_code == 400 and "already used" in replay.text
+    first = await http.get(callback)
+    assert first.status_code == 302
+    reload = await http.get(callback)
+    assert reload.status_code == 302
+    assert (
+        query_of(reload.headers["location"])["code"] == query_of(first.headers["location"])["code"]
+    )
+    second_approval = await openrouter_callback(http, openrouter_url)
+    refused = await http.get(second_approval)
+    assert refused.status_code == 400 and "already used" in refused.text
 
 
 async def test_denial_at_openrouter_reaches_the_client(http, service):

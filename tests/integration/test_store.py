@@ -57,12 +57,14 @@ async def test_concurrent_creates_let_one_win(store):
 
 async def test_sealed_records_expire_on_time_whatever_the_store_keeps(store):
     # etcd leases are shared and outlive their records; the sealed expiry is what counts.
-    state = StateStore(store, Sealer("x" * 40, issuer=ISSUER), ttl=60)
+    now = [1_000_000.0]
+    state = StateStore(store, Sealer("x" * 40, issuer=ISSUER, clock=lambda: now[0]), ttl=60)
     await state.create("t", "fresh", {"n": 1}, ttl=1)
     await state.create("t", "stale", {"n": 2}, ttl=1)
     taken = await state.take("t", "fresh")
-    assert taken is not None and taken[0] == {"n": 1}
-    await asyncio.sleep(2.1)
+    assert taken is not None and taken.data == {"n": 1}
+    now[0] += 2  # the store still holds "stale"; its sealed expiry has passed
+    assert await state.get("t", "stale") is None
     assert await state.take("t", "stale") is None
 
 

@@ -18,6 +18,20 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
+async def assert_token_refuses_client(http, service, client_id: str) -> None:
+    """At /token the same client is invalid_client (401): the signal to register."""
+    token = await http.post(
+        f"{service.url}/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "code": "c",
+            "code_verifier": pkce.new_verifier(),
+        },
+    )
+    assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+
+
 def consent_url(service, client_id: str) -> str:
     return authorize_url(service.url, client_id, REDIRECT, pkce.s256(pkce.new_verifier()))
 
@@ -37,16 +51,7 @@ async def test_a_gzip_bomb_is_refused_without_inflating_it(http, docs_service, d
     page = await http.get(consent_url(docs_service, client_id))
     assert page.status_code == 400 and "text/html" in page.headers["content-type"]
     assert "larger than 16384 bytes" in page.text
-    token = await http.post(
-        f"{docs_service.url}/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "code": "c",
-            "code_verifier": pkce.new_verifier(),
-        },
-    )
-    assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+    await assert_token_refuses_client(http, docs_service, client_id)
     assert rss_mib(docs_service.process.pid) - before < 50
 
 
@@ -82,16 +87,7 @@ async def test_metadata_documents_can_be_switched_off(http, start_service, docum
     client_id = "https://client.example/oauth/client.json"
     page = await http.get(consent_url(service, client_id))
     assert page.status_code == 400 and "does not accept client metadata documents" in page.text
-    token = await http.post(
-        f"{service.url}/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "code": "c",
-            "code_verifier": pkce.new_verifier(),
-        },
-    )
-    assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+    await assert_token_refuses_client(http, service, client_id)
     assert document_host.hits == []
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.exceptions import NotFound
 
-from .. import flow, introspection
+from .. import flow, introspection, keyinfo
 from ..errors import InvalidClient, InvalidRequest, TemporarilyUnavailable
 from ..upstream import InvalidKey, UpstreamUnavailable
 from .me import well_formed_key
@@ -37,11 +37,11 @@ async def introspect(request: Request) -> HTTPResponse:
     request.ctx.client_id = caller.client_id
     key = flow.single(form, "token", required=True) or ""
     if not well_formed_key(key):
-        return oauth_json(introspection.INACTIVE)
+        return oauth_json(keyinfo.INACTIVE)
     try:
         info = await ctx.key_info.get(key)
     except InvalidKey:
-        return oauth_json(introspection.INACTIVE)
+        return oauth_json(keyinfo.INACTIVE)
     except UpstreamUnavailable:
         raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
-    return oauth_json(introspection.active_response(info))
+    return oauth_json(keyinfo.introspection_response(info))

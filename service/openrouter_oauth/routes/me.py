@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from .. import flow
+from .. import keyinfo
 from ..errors import InvalidToken, TemporarilyUnavailable
 from ..upstream import InvalidKey, UpstreamUnavailable
 from .responses import oauth_error, oauth_json, rate_limited
@@ -50,4 +50,4 @@ async def me(request: Request) -> HTTPResponse:
         return _unauthorized(request, InvalidToken("the key is invalid or revoked"))
     except UpstreamUnavailable:
         raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
-    return oauth_json(flow.me_response(key, info))
+    return oauth_json(keyinfo.me_response(key, info))

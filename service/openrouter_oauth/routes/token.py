@@ -7,10 +7,7 @@ from collections.abc import Mapping, Sequence
 from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow
-from ..errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable
-from ..metrics import CODES_REDEEMED
-from ..state import CODE
-from ..upstream import UpstreamRejected, UpstreamUnavailable
+from ..errors import InvalidRequest
 from .responses import oauth_json
 
 bp = Blueprint("token")
@@ -31,22 +28,6 @@ def token_params(request: Request) -> Mapping[str, Sequence[str]]:
 
 @bp.post("/token")
 async def token(request: Request) -> HTTPResponse:
-    ctx = request.app.ctx
     token_request = flow.token_request(token_params(request))
     request.ctx.client_id = token_request.client_id
-    await ctx.clients.resolve(token_request.client_id)
-    taken = await ctx.state.take(CODE, token_request.code)
-    if taken is None:
-        raise InvalidGrant("the code is invalid, expired or already used")
-    grant, expires = taken
-    flow.check_redemption(token_request, grant)
-    try:
-        issued = await ctx.upstream.exchange(grant["upstream_code"], grant["upstream_verifier"])
-    except UpstreamRejected:
-        raise InvalidGrant("OpenRouter refused the authorization; start again") from None
-    except UpstreamUnavailable:
-        # The code stays redeemable for the rest of its life, so the client can retry.
-        await ctx.state.put_back(CODE, token_request.code, grant, expires)
-        raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
-    CODES_REDEEMED.inc()
-    return oauth_json(flow.token_response(issued.key))
+    return oauth_json(await request.app.ctx.authorization.redeem(token_request))

@@ -17,6 +17,10 @@ class Store(Protocol):
         """
         ...
 
+    async def get(self, key: str) -> bytes | None:
+        """The value under ``key``, or None."""
+        ...
+
     async def take(self, key: str) -> bytes | None:
         """Atomically read and delete ``key``: of concurrent takers exactly one gets the value."""
         ...

@@ -309,6 +309,10 @@ class EtcdStore:
         )
         return bool(succeeded)
 
+    async def get(self, key: str) -> bytes | None:
+        found = await self._call(lambda: self._client.get(self._key(key)))
+        return found.value if found is not None else None
+
     async def take(self, key: str) -> bytes | None:
         deleted = await self._call(lambda: self._client.delete(self._key(key), prev_kv=True))
         if deleted is None or deleted.prev_kv is None:

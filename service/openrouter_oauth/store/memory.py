@@ -29,6 +29,12 @@ class MemoryStore:
             self._sweep(now)
         return True
 
+    async def get(self, key: str) -> bytes | None:
+        item = self._items.get(key)
+        if item is None or item[0] <= self._clock():
+            return None
+        return item[1]
+
     async def take(self, key: str) -> bytes | None:
         item = self._items.pop(key, None)
         if item is None or item[0] <= self._clock():

@@ -1,0 +1,350 @@
+"""A token verifier for MCP servers built on the official MCP Python SDK (``pip install
+'openrouter-oauth-provider[mcp]'``).
+
+The bearer token an MCP client presents is the person's OpenRouter API key, handed out
+by this authorization server. :class:`OpenRouterKeyVerifier` checks it at the
+server's ``POST /introspect`` (RFC 7662) with the resource server's own credentials,
+remembers the answer for a few seconds, and gives the tool an :class:`OpenRouterKey`:
+the key itself (to call OpenRouter as that person) and what introspection said
+about it (label, budget, usage)::
+
+    from mcp.server.mcpserver import MCPServer
+    from openrouter_oauth.mcp_verifier import OpenRouterKeyVerifier, auth_settings, current_key
+
+    verifier = OpenRouterKeyVerifier(ISSUER, client_id="my-server", client_secret=SECRET)
+    server = MCPServer("demo", token_verifier=verifier, auth=auth_settings(ISSUER, MCP_URL))
+
+    @server.tool()
+    async def budget() -> str:
+        return f"{current_key().limit_remaining} USD left"
+
+This module imports the SDK, so it is imported only by servers that use it; the
+authorization server itself never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+try:
+    from mcp.server.auth.middleware.auth_context import get_access_token
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "openrouter_oauth.mcp_verifier needs the MCP Python SDK: "
+        "pip install 'openrouter-oauth-provider[mcp]'"
+    ) from exc
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "SCOPE",
+    "IntrospectionOutageMiddleware",
+    "IntrospectionUnavailable",
+    "OpenRouterKey",
+    "OpenRouterKeyVerifier",
+    "auth_settings",
+    "current_key",
+]
+
+log = logging.getLogger(__name__)
+
+SCOPE = "openrouter"
+"""The one scope this authorization server grants (the key can do what OpenRouter allows)."""
+
+# Longer than any OpenRouter key by far; a longer bearer token is refused without asking.
+_MAX_TOKEN_LENGTH = 512
+
+
+class IntrospectionUnavailable(RuntimeError):
+    """The authorization server could not say whether a key works (down, 5xx, timeout,
+    or it refused our own credentials). Not the caller's fault, so not a 401."""
+
+
+class OpenRouterKey(AccessToken):
+    """An accepted bearer token: the person's OpenRouter key and what introspection said.
+
+    ``token`` (also :attr:`key`) is the key itself, to call OpenRouter on the person's
+    behalf and at their expense; never log it or send it anywhere but OpenRouter.
+    ``claims`` is the introspection answer (RFC 7662 names where they exist, OpenRouter's
+    otherwise) plus ``iss``, the authorization server that was asked.
+    """
+
+    @property
+    def key(self) -> str:
+        return self.token
+
+    def _claim(self, name: str) -> Any:
+        return (self.claims or {}).get(name)
+
+    @property
+    def label(self) -> str | None:
+        """The name the key was created under: the MCP client's name at login."""
+        return self._claim("label")
+
+    @property
+    def limit(self) -> float | None:
+        """The budget the person chose at OpenRouter, in USD; None means unlimited."""
+        return self._claim("limit")
+
+    @property
+    def limit_remaining(self) -> float | None:
+        """USD left of the budget; None means unlimited."""
+        return self._claim("limit_remaining")
+
+    @property
+    def usage(self) -> float | None:
+        """USD spent with this key so far."""
+        return self._claim("usage")
+
+    @property
+    def is_free_tier(self) -> bool | None:
+        return self._claim("is_free_tier")
+
+
+def current_key() -> OpenRouterKey:
+    """The key of the request being handled, for use inside a tool.
+
+    Raises :class:`LookupError` outside an authenticated request, or when the server's
+    ``token_verifier`` is not an :class:`OpenRouterKeyVerifier`.
+    """
+    token = get_access_token()
+    if not isinstance(token, OpenRouterKey):
+        raise LookupError(
+            "no OpenRouter key for this request: is the server's token_verifier "
+            "an OpenRouterKeyVerifier, and is auth configured?"
+        )
+    return token
+
+
+def auth_settings(issuer_url: str, resource_server_url: str) -> AuthSettings:
+    """The SDK's ``AuthSettings`` for a server that accepts this issuer's keys.
+
+    ``resource_server_url`` is the MCP endpoint's public URL (``https://host/mcp``); the
+    SDK serves its protected-resource metadata (RFC 9728), naming ``issuer_url``, and
+    points 401 answers at it, which is how clients find the authorization server.
+    ``validate_token_resource`` is off because an OpenRouter key has no audience
+    (RFC 8707): no verifier can truthfully say it was issued for this server. See
+    "Keys are not bound to a resource" in SECURITY.md.
+    """
+    return AuthSettings(
+        issuer_url=issuer_url,
+        resource_server_url=resource_server_url,
+        required_scopes=[SCOPE],
+        validate_token_resource=False,
+    )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    until: float
+    claims: dict[str, Any] | None  # None: the key does not work
+
+
+class OpenRouterKeyVerifier:
+    """``TokenVerifier`` for the MCP Python SDK, checking keys at ``{issuer}/introspect``.
+
+    - A working key gives an :class:`OpenRouterKey`; anything else gives ``None``, and
+      the SDK answers 401 with ``WWW-Authenticate`` pointing at the resource metadata,
+      on which clients log in again.
+    - Answers are cached per key (by its SHA-256; the key itself is never kept) for
+      ``cache_seconds``, refusals for ``negative_cache_seconds``. Trade-off: a key revoked
+      at OpenRouter still works here for up to ``cache_seconds``. ``0`` disables either.
+    - When the authorization server cannot answer (unreachable, timeout, 5xx, or it
+      refuses this server's credentials) the verifier raises
+      :class:`IntrospectionUnavailable`: the client sees a failure it can retry with the
+      same key, instead of a 401 that would send the person through a new login that
+      cannot succeed either. With :class:`IntrospectionOutageMiddleware` around the app
+      that failure is a 503 with ``Retry-After``; without it, Starlette answers 500 and
+      logs the exception. Pass ``refuse_when_unavailable=True`` to answer ``None``
+      (401) instead, as most verifiers do. Either way the failure is logged, without
+      the key.
+    """
+
+    def __init__(
+        self,
+        issuer_url: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        cache_seconds: float = 10.0,
+        negative_cache_seconds: float = 2.0,
+        timeout_seconds: float = 5.0,
+        refuse_when_unavailable: bool = False,
+        max_cache_entries: int = 10_000,
+        introspection_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not client_id or not client_secret:
+            raise ValueError("introspection needs this server's client_id and client_secret")
+        self.issuer_url = issuer_url.rstrip("/")
+        self.introspection_url = introspection_url or f"{self.issuer_url}/introspect"
+        self.cache_seconds = cache_seconds
+        self.negative_cache_seconds = negative_cache_seconds
+        self.refuse_when_unavailable = refuse_when_unavailable
+        self.max_cache_entries = max_cache_entries
+        self._auth = httpx.BasicAuth(client_id, client_secret)
+        self._timeout = timeout_seconds
+        self._http = http_client
+        self._owns_http = http_client is None
+        self._clock = clock
+        self._cache: dict[bytes, _Entry] = {}
+
+    async def verify_token(self, token: str) -> OpenRouterKey | None:
+        if not token or len(token) > _MAX_TOKEN_LENGTH:
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        entry = self._cache.get(digest)
+        if entry is None or entry.until <= self._clock():
+            try:
+                claims = await self._introspect(token)
+            except IntrospectionUnavailable as exc:
+                log.warning("key check failed, introspection unavailable: %s", exc)
+                if self.refuse_when_unavailable:
+                    return None
+                raise
+            entry = self._remember(digest, claims)
+        return self._accepted(token, entry.claims)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if this verifier made it."""
+        if self._http is not None and self._owns_http:
+            await self._http.aclose()
+            self._http = None
+
+    def _client(self) -> httpx.AsyncClient:
+        # Made on first use, inside the server's event loop, and reused for its pool.
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout)
+        return self._http
+
+    async def _introspect(self, token: str) -> dict[str, Any] | None:
+        """The introspection answer for an active key, None for an inactive one."""
+        try:
+            response = await self._client().post(
+                self.introspection_url,
+                data={"token": token, "token_type_hint": "access_token"},
+                auth=self._auth,
+                headers={"Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise IntrospectionUnavailable(
+                f"{type(exc).__name__} from {self.introspection_url}"
+            ) from exc
+        if response.status_code == 401:
+            raise IntrospectionUnavailable(
+                f"{self.introspection_url} refused this server's credentials (401): "
+                "check the client id and secret against INTROSPECTION_CREDENTIALS"
+            )
+        if response.status_code != 200:
+            raise IntrospectionUnavailable(
+                f"{self.introspection_url} answered {response.status_code}"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise IntrospectionUnavailable(f"{self.introspection_url} answered non-JSON") from None
+        if not isinstance(body, dict):
+            raise IntrospectionUnavailable(f"{self.introspection_url} answered a non-object")
+        return body if body.get("active") is True else None
+
+    def _remember(self, digest: bytes, claims: dict[str, Any] | None) -> _Entry:
+        now = self._clock()
+        ttl = self.cache_seconds if claims is not None else self.negative_cache_seconds
+        entry = _Entry(now + ttl, claims)
+        if ttl <= 0:
+            return entry
+        if len(self._cache) >= self.max_cache_entries:
+            self._evict(now)
+        self._cache[digest] = entry
+        return entry
+
+    def _evict(self, now: float) -> None:
+        """Drop expired entries; if that frees nothing, the oldest tenth (insertion order)."""
+        for digest in [d for d, e in self._cache.items() if e.until <= now]:
+            del self._cache[digest]
+        if len(self._cache) >= self.max_cache_entries:
+            for digest in list(self._cache)[: max(1, self.max_cache_entries // 10)]:
+                del self._cache[digest]
+
+    def _accepted(self, token: str, claims: dict[str, Any] | None) -> OpenRouterKey | None:
+        if claims is None:
+            return None
+        exp = claims.get("exp")
+        expires_at = int(exp) if isinstance(exp, int | float) else None
+        if expires_at is not None and expires_at <= time.time():
+            return None
+        scope = claims.get("scope")
+        return OpenRouterKey(
+            token=token,
+            # The SDK ties a session to (client_id, iss, sub). Introspection does not name
+            # the OAuth client the key was issued to, so the key's fingerprint stands in:
+            # a session opened with one key cannot be used with another.
+            client_id="key-" + hashlib.sha256(token.encode()).hexdigest()[:16],
+            scopes=scope.split() if isinstance(scope, str) else [],
+            expires_at=expires_at,
+            subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
+            claims={**claims, "iss": self.issuer_url},
+        )
+
+
+class IntrospectionOutageMiddleware:
+    """Answers 503 ``temporarily_unavailable`` (with ``Retry-After``) when a key could not
+    be checked, instead of the 500 and logged traceback an unexpected exception gets.
+
+    The SDK calls the verifier from Starlette's authentication middleware, outside the
+    app's exception handlers, so this has to wrap it::
+
+        app = server.streamable_http_app()
+        app.add_middleware(IntrospectionOutageMiddleware)
+        uvicorn.run(app, host=..., port=...)
+    """
+
+    def __init__(self, app: ASGIApp, retry_after_seconds: int = 5) -> None:
+        self.app = app
+        self.retry_after = str(retry_after_seconds).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except IntrospectionUnavailable:
+            if started:  # too late to change the answer
+                raise
+            await self._unavailable(send)
+
+    async def _unavailable(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "the key could not be checked right now; retry shortly",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"retry-after", self.retry_after),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -231,6 +231,9 @@ def serve_block(block: Block, root: Path) -> None:
             issuer = url.rsplit("/", 1)[0]
             metadata = httpx.get(f"{issuer}/.well-known/oauth-authorization-server").json()
             assert metadata["issuer"] == issuer, "the README says which issuer this serves"
+            page = httpx.get(f"{issuer}/", headers={"Accept": "text/html"})
+            assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+            assert f"issuer {issuer}, store embedded memory" in log.read_text()
             os.killpg(process.pid, signal.SIGINT)  # "Stop it with Ctrl-C"
             process.wait(20)
             assert not listening(port), "still listening after Ctrl-C"

@@ -372,13 +372,13 @@ def main() -> None:
     except OSError as exc:
         # One line naming the address, like the service's own start-up errors.
         sys.exit(f"fake OpenRouter: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
-    print(f"fake OpenRouter on {fake.base_url}", flush=True)
     try:
+        print(f"fake OpenRouter on {fake.base_url}", flush=True)
         fake.serve_forever()
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how a person stops it: no traceback
-    finally:
-        fake.stop()
+        # Ctrl-C is how a person stops it: no traceback. Not stop(): its shutdown() waits
+        # for a serve loop that may never have started; the socket closes as the process ends.
+        pass
 
 
 if __name__ == "__main__":

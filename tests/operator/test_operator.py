@@ -8,6 +8,7 @@ import jsonschema
 
 from openrouter_oauth_operator import handlers
 from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
+from tests.waiting import eventually
 
 from .conftest import (
     DEPLOYMENTS,
@@ -16,7 +17,6 @@ from .conftest import (
     SECRETS,
     decoded,
     deployment,
-    eventually,
     opaque_secret,
     provider,
     rollout,

@@ -173,6 +173,22 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def check_issuer_url(name: str, value: str) -> str:
+    """The issuer rule, shared with the operator: absolute, no trailing slash, query or
+    fragment, https unless the host is loopback."""
+    return _base_url(name, value, require_https=True)
+
+
+def check_secret(name: str, value: str) -> str:
+    """The secret rule, shared with the operator: long enough, and no comma (secrets are
+    listed comma-separated in PREVIOUS_SECRETS once rotated)."""
+    if len(value) < MIN_SECRET_LENGTH or "," in value:
+        raise SettingsError(
+            f"{name} must be at least {MIN_SECRET_LENGTH} characters long and contain no comma"
+        )
+    return value
+
+
 def _base_url(name: str, value: str, *, require_https: bool) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -225,12 +241,6 @@ def _from_env_or_file(env: Mapping[str, str], name: str, *, optional: bool = Fal
         return Path(path).read_text("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         raise SettingsError(f"{name}_FILE names no readable UTF-8 file: {path!r}") from None
-
-
-def _secret(name: str, value: str) -> str:
-    if len(value) < MIN_SECRET_LENGTH:
-        raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
-    return value
 
 
 def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
@@ -301,9 +311,7 @@ def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
 
 def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
-    issuer = _base_url(
-        "ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}", require_https=True
-    )
+    issuer = check_issuer_url("ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}")
     etcd = _etcd(env)
     raw_secret = _from_env_or_file(env, "SECRET")
     generated = not raw_secret
@@ -323,8 +331,8 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     )
     return Settings(
         issuer_url=issuer,
-        secret=_secret("SECRET", raw_secret),
-        previous_secrets=tuple(_secret("PREVIOUS_SECRETS", s) for s in previous),
+        secret=check_secret("SECRET", raw_secret),
+        previous_secrets=tuple(check_secret("PREVIOUS_SECRETS", s) for s in previous),
         secret_generated=generated,
         etcd=etcd,
         openrouter_base_url=_base_url(

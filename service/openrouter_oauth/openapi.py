@@ -184,30 +184,16 @@ def _as_metadata() -> dict[str, Any]:
     }
 
 
-def _as_metadata_at_suffix() -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": "The same document at a path suffix",
-            "parameters": _SUFFIX,
-            "responses": _METADATA_RESPONSES,
-        }
-    }
+def _at_suffix(path: dict[str, Any]) -> dict[str, Any]:
+    """A metadata document served again at a path suffix (where MCP clients look first)."""
+    get = path["get"]
+    return {"get": {**get, "summary": f"{get['summary']}, at a path suffix", "parameters": _SUFFIX}}
 
 
 def _pr_metadata() -> dict[str, Any]:
     return {
         "get": {
             "summary": "Protected resource metadata (RFC 9728)",
-            "responses": _METADATA_RESPONSES,
-        }
-    }
-
-
-def _pr_metadata_at_suffix() -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": "The same document at a path suffix",
-            "parameters": _SUFFIX,
             "responses": _METADATA_RESPONSES,
         }
     }
@@ -410,9 +396,9 @@ def _document(settings: Settings) -> dict[str, Any]:
         "paths": {
             "/": _landing(),
             "/.well-known/oauth-authorization-server": _as_metadata(),
-            "/.well-known/oauth-authorization-server/{suffix}": _as_metadata_at_suffix(),
+            "/.well-known/oauth-authorization-server/{suffix}": _at_suffix(_as_metadata()),
             "/.well-known/oauth-protected-resource": _pr_metadata(),
-            "/.well-known/oauth-protected-resource/{suffix}": _pr_metadata_at_suffix(),
+            "/.well-known/oauth-protected-resource/{suffix}": _at_suffix(_pr_metadata()),
             "/register": _register(),
             "/authorize": _authorize(),
             "/callback": _callback(),

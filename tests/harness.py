@@ -145,8 +145,42 @@ class EtcdServer:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+class LoggedProcess:
+    """A process of ours in its own session, its output in a log file; stopped as a group."""
+
+    process: subprocess.Popen[bytes] | None
+    log_path: Path | None
+
+    def spawn(
+        self, command: list[str], env: Mapping[str, str], prefix: str, cwd: Path | None = None
+    ) -> None:
+        self.log_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".log")[1])
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=dict(env),
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.process = None
+
+
 @dataclass
-class Service:
+class Service(LoggedProcess):
     """``openrouter-oauth serve`` running as its own process."""
 
     env: dict[str, str]
@@ -164,39 +198,11 @@ class Service:
         return f"http://127.0.0.1:{self.env['METRICS_PORT']}/metrics"
 
     def start(self) -> Service:
-        self.log_path = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "openrouter_oauth.cli",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        command = [sys.executable, "-m", "openrouter_oauth.cli", "serve"]
+        command += ["--port", str(self.port), "--workers", str(self.workers)]
+        self.spawn(command, self.env, "service-")
         wait_until_healthy(f"{self.url}/healthz", self.process)
         return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self.process = None
 
 
 def service_env(

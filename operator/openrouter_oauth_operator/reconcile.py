@@ -18,12 +18,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+
+from openrouter_oauth.settings import SettingsError, check_issuer_url, check_secret
 
 GROUP = "openrouter-oauth.io"
 VERSION = "v1alpha1"
@@ -37,8 +37,6 @@ ROTATION_ANNOTATION = f"{GROUP}/rotation"
 
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 MIN_RETENTION_SECONDS = 600  # the service's state lifetime: logins in flight must survive
-MIN_SECRET_LENGTH = 32
-_LOOPBACK = re.compile(r"localhost|127\.0\.0\.1|\[::1\]")
 
 
 class InvalidProvider(Exception):
@@ -76,19 +74,10 @@ def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec
     issuer = spec.get("issuerURL")
     if not isinstance(issuer, str) or not issuer:
         raise InvalidProvider("InvalidIssuerURL", "spec.issuerURL is required")
-    parts = urlsplit(issuer)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidProvider("InvalidIssuerURL", f"spec.issuerURL is not an http(s) URL: {issuer}")
-    if parts.query or parts.fragment or issuer.endswith("/"):
-        raise InvalidProvider(
-            "InvalidIssuerURL",
-            f"spec.issuerURL must have no trailing slash, query or fragment: {issuer}",
-        )
-    if parts.scheme == "http" and not _LOOPBACK.fullmatch(parts.netloc.rsplit(":", 1)[0]):
-        raise InvalidProvider(
-            "InvalidIssuerURL",
-            f"spec.issuerURL must use https unless its host is loopback: {issuer}",
-        )
+    try:
+        check_issuer_url("spec.issuerURL", issuer)  # the service's own rule, not a copy
+    except SettingsError as exc:
+        raise InvalidProvider("InvalidIssuerURL", str(exc)) from None
     secret_ref = spec.get("secretRef") or {}
     retention = int(spec.get("previousSecretRetentionSeconds", DEFAULT_RETENTION_SECONDS))
     if retention < MIN_RETENTION_SECONDS:
@@ -114,13 +103,10 @@ def secret_value(secret: Mapping[str, Any] | None, name: str, key: str) -> str:
     if encoded is None:
         raise InvalidProvider("SecretKeyNotFound", f"Secret {name} has no key {key!r}")
     value = base64.b64decode(encoded).decode("utf-8", errors="replace").strip()
-    if len(value) < MIN_SECRET_LENGTH or "," in value:
-        raise InvalidProvider(
-            "WeakSecret",
-            f"the secret in {name}/{key} must be at least {MIN_SECRET_LENGTH} characters "
-            "and contain no comma",
-        )
-    return value
+    try:
+        return check_secret(f"the secret in {name}/{key}", value)
+    except SettingsError as exc:
+        raise InvalidProvider("WeakSecret", str(exc)) from None
 
 
 STABLE, ACCEPTING, SEALING = "Stable", "Accepting", "Sealing"

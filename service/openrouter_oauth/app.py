@@ -14,7 +14,18 @@ from sanic.handlers import ErrorHandler
 from . import introspection, logs, metrics
 from .authorization import AuthorizationService
 from .clients import ClientResolver
-from .errors import BrowserError, InvalidRequest, OAuthError, TemporarilyUnavailable
+from .errors import (
+    BrowserError,
+    HeadersTooLarge,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    OAuthError,
+    RequestTimeout,
+    RequestTooLarge,
+    ServerError,
+    TemporarilyUnavailable,
+)
 from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher, is_public_address, public_or_loopback
 from .openapi import openapi_document
@@ -36,7 +47,7 @@ from .sealing import Sealer
 from .settings import Settings
 from .state import StateStore
 from .store import Store, StoreUnavailable, open_store
-from .upstream import OpenRouter
+from .upstream import OpenRouter, UpstreamUnavailable
 
 log = logging.getLogger("openrouter_oauth")
 
@@ -89,7 +100,8 @@ class OAuthErrorHandler(ErrorHandler):
                 exception.status, exception.title, exception.message, exception.advice
             )
         error = _as_oauth_error(exception)
-        if error.status >= 500 and not isinstance(exception, StoreUnavailable | OAuthError):
+        expected = StoreUnavailable | UpstreamUnavailable | OAuthError
+        if error.status >= 500 and not isinstance(exception, expected):
             log.error(
                 "unhandled error on %s %s", request.method, route_name(request), exc_info=exception
             )
@@ -104,25 +116,28 @@ class OAuthErrorHandler(ErrorHandler):
         return oauth_error(error)  # the response middleware adds CORS and the request id
 
 
+# Sanic's own refusals (routing, limits, parsing) as OAuth errors.
+_SANIC_ERRORS: dict[int, OAuthError] = {
+    404: NotFound("no such endpoint"),
+    405: MethodNotAllowed("method not allowed for this endpoint"),
+    408: RequestTimeout("the request took too long"),
+    413: RequestTooLarge("the request is too large"),
+    431: HeadersTooLarge("the request headers are too large"),
+}
+
+
 def _as_oauth_error(exception: Exception) -> OAuthError:
+    """Every failure as the OAuth error a client sees: the one place errors are mapped."""
     if isinstance(exception, OAuthError):
         return exception
     if isinstance(exception, StoreUnavailable):
         return TemporarilyUnavailable("the state store is not answering; retry shortly")
+    if isinstance(exception, UpstreamUnavailable):
+        return TemporarilyUnavailable("OpenRouter is not answering; retry shortly")
     if isinstance(exception, SanicException) and exception.status_code < 500:
-        status = exception.status_code
-        code = "not_found" if status == 404 else "invalid_request"
-        messages = {
-            404: "no such endpoint",
-            405: "method not allowed for this endpoint",
-            413: "the request is too large",
-            408: "the request took too long",
-            431: "the request headers are too large",
-        }
-        return InvalidRequest(
-            messages.get(status, "the request is malformed"), error=code, status=status
-        )
-    return OAuthError("the server could not complete the request", error="server_error", status=500)
+        known = _SANIC_ERRORS.get(exception.status_code)
+        return known or InvalidRequest("the request is malformed")
+    return ServerError("the server could not complete the request")
 
 
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:

@@ -28,12 +28,12 @@ from urllib.parse import urlencode
 from . import flow, pkce
 from .clients import Client, ClientResolver
 from .errors import (
+    PASSED_ON_UPSTREAM,
     AccessDenied,
     AlreadyAnswered,
     ApprovalExpired,
     InvalidGrant,
     NotFromThisBrowser,
-    OAuthError,
     SignInLinkExpired,
     StartedInAnotherBrowser,
     TemporarilyUnavailable,
@@ -58,8 +58,6 @@ from .store import StoreUnavailable
 from .upstream import OpenRouter, UpstreamRejected, UpstreamUnavailable
 
 CONSENT_PURPOSE = "consent"
-# OAuth error codes OpenRouter might send back that mean the same to our client.
-_PASSED_ON = frozenset({"access_denied", "temporarily_unavailable", "server_error"})
 # A redemption claim outlives the exchange it guards (the upstream deadline) by this much.
 _CLAIM_MARGIN_SECONDS = 5.0
 
@@ -225,10 +223,8 @@ class AuthorizationService:
         return earlier.code, False
 
     def _upstream_refusal(self, request: flow.AuthorizationRequest, error: str | None) -> Redirect:
-        refused = OAuthError(
-            "the request was not approved at OpenRouter",
-            error=error if error in _PASSED_ON else "access_denied",
-        )
+        kind = PASSED_ON_UPSTREAM.get(error or "", AccessDenied)
+        refused = kind("the request was not approved at OpenRouter")
         url = flow.error_redirect(
             self._settings.issuer_url, request.redirect_uri, request.state, refused
         )
@@ -252,7 +248,7 @@ class AuthorizationService:
             raise InvalidGrant("OpenRouter refused the authorization; start again") from None
         except UpstreamUnavailable:
             await self._release(token.code)
-            raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
+            raise
         await self._mark_redeemed(token.code, found.remaining())
         CODES_REDEEMED.inc()
         return flow.token_response(issued.key)

@@ -19,15 +19,9 @@ class OAuthError(Exception):
     error = "invalid_request"
     status = 400
 
-    def __init__(
-        self, description: str, *, error: str | None = None, status: int | None = None
-    ) -> None:
+    def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
-        if error is not None:
-            self.error = error
-        if status is not None:
-            self.status = status
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
@@ -79,6 +73,13 @@ class InvalidToken(OAuthError):
     error = "invalid_token"
     status = 401
 
+    def challenge(self, resource_metadata: str) -> str:
+        """The ``WWW-Authenticate`` value that goes with this error (RFC 6750 §3, RFC 9728)."""
+        return (
+            f'Bearer resource_metadata="{resource_metadata}", error="{self.error}", '
+            f'error_description="{self.description}"'
+        )
+
 
 class RateLimited(OAuthError):
     error = "too_many_requests"
@@ -88,6 +89,40 @@ class RateLimited(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status = 500
+
+
+class NotFound(OAuthError):
+    error = "not_found"
+    status = 404
+
+
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+
+
+class RequestTimeout(InvalidRequest):
+    status = 408
+
+
+class RequestTooLarge(InvalidRequest):
+    status = 413
+
+
+class HeadersTooLarge(InvalidRequest):
+    status = 431
+
+
+# What OpenRouter may send back to our callback, as the same error for our client.
+PASSED_ON_UPSTREAM: dict[str, type[OAuthError]] = {
+    AccessDenied.error: AccessDenied,
+    TemporarilyUnavailable.error: TemporarilyUnavailable,
+    ServerError.error: ServerError,
+}
 
 
 class BrowserError(Exception):

@@ -38,6 +38,8 @@ class _Entry:
 
 
 class KeyInfoCache:
+    """OpenRouter's answer about each key, briefly remembered, fetched once at a time."""
+
     def __init__(
         self,
         fetch: Fetch,

@@ -123,6 +123,8 @@ def _inflate(inflate: Any, chunk: bytes, room: int) -> bytes:
 
 
 class MetadataDocumentFetcher:
+    """Fetches and caches client metadata documents under the rules above."""
+
     def __init__(
         self,
         *,

@@ -156,7 +156,196 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def _introspect_path() -> dict[str, Any]:
+_STATUS = {"$ref": "#/components/schemas/Status"}
+_TOKEN_BODY = {"$ref": "#/components/schemas/TokenRequest"}
+
+
+def _landing() -> dict[str, Any]:
+    links = {"type": "object", "required": ["issuer"], "additionalProperties": {"type": "string"}}
+    return {
+        "get": {
+            "summary": "What this server is: a page for a browser, JSON for a program",
+            "responses": {
+                "200": {
+                    "description": "The issuer and the links to its documents",
+                    "content": {**_HTML, "application/json": {"schema": links}},
+                }
+            },
+        }
+    }
+
+
+def _as_metadata() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Authorization server metadata (RFC 8414)",
+            "responses": _METADATA_RESPONSES,
+        }
+    }
+
+
+def _at_suffix(path: dict[str, Any]) -> dict[str, Any]:
+    """A metadata document served again at a path suffix (where MCP clients look first)."""
+    get = path["get"]
+    return {"get": {**get, "summary": f"{get['summary']}, at a path suffix", "parameters": _SUFFIX}}
+
+
+def _pr_metadata() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Protected resource metadata (RFC 9728)",
+            "responses": _METADATA_RESPONSES,
+        }
+    }
+
+
+def _register() -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "Dynamic client registration (RFC 7591)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ClientMetadata"}}
+                },
+            },
+            "responses": {
+                "201": _json({"$ref": "#/components/schemas/ClientInformation"}, "Registered"),
+                **_errors(400, 413, 429),
+            },
+        }
+    }
+
+
+def _authorize() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Start authorization: the consent page",
+            "parameters": [
+                _query("response_type", "code", True),
+                _query("client_id", "registered id, domain, or CIMD URL", True),
+                _query("redirect_uri", "one of the client's redirect URIs"),
+                _query("code_challenge", "PKCE S256 challenge", True),
+                _query("code_challenge_method", "S256", True),
+                _query("state", "echoed back"),
+                _query("scope", "recorded"),
+                _query("resource", "RFC 8707 resource indicator"),
+            ],
+            "responses": {
+                "200": _page("Consent page"),
+                "303": _redirect("Error redirect to the client"),
+                "400": _page("The client or redirect URI is not trusted"),
+                "429": _page("Rate limited"),
+            },
+        },
+        "post": {
+            "summary": "The consent decision",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["ticket", "action"],
+                            "properties": {
+                                "ticket": {"type": "string"},
+                                "action": {"type": "string", "enum": ["approve", "deny"]},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "303": _redirect("To OpenRouter, or access_denied"),
+                "400": _page("Expired or invalid page"),
+                "403": _page("Cross-site request refused"),
+                "409": _page("Already answered"),
+                "413": _page("Body too large"),
+                "429": _page("Rate limited"),
+                "503": _page("Store unavailable"),
+            },
+        },
+    }
+
+
+def _callback() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "OpenRouter's return",
+            "parameters": [
+                _query("session", "the pending authorization", True),
+                _query("code", "OpenRouter's code"),
+                _query("error", "OpenRouter's error"),
+            ],
+            "responses": {
+                "302": _redirect("To the client with code, state and iss"),
+                "400": _page("Expired or used link"),
+                "503": _page("Store unavailable"),
+            },
+        }
+    }
+
+
+def _token() -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "Redeem a code for the OpenRouter key",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": _TOKEN_BODY},
+                    "application/json": {"schema": _TOKEN_BODY},
+                },
+            },
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Token"}, "The key"),
+                **_errors(400, 401, 413, 429, 503),
+            },
+        }
+    }
+
+
+def _me() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Check an OpenRouter key and describe it",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Me"}, "Key information"),
+                "401": _json(
+                    _ERROR,
+                    "Missing or invalid key",
+                    **{"WWW-Authenticate": "Bearer challenge"},
+                ),
+                **_errors(503),
+            },
+        }
+    }
+
+
+def _healthz() -> dict[str, Any]:
+    return {"get": {"summary": "Liveness", "responses": {"200": _json(_STATUS, "Alive")}}}
+
+
+def _readyz() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "Readiness (the store answers)",
+            "responses": {"200": _json(_STATUS, "Ready"), "503": _json(_STATUS, "Not ready")},
+        }
+    }
+
+
+def _openapi() -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI document")},
+        }
+    }
+
+
+def _introspect() -> dict[str, Any]:
     body = {
         "type": "object",
         "required": ["token"],
@@ -190,13 +379,11 @@ def _introspect_path() -> dict[str, Any]:
 def openapi_document(settings: Settings) -> dict[str, Any]:
     document = _document(settings)
     if settings.introspection_credentials:
-        document["paths"]["/introspect"] = _introspect_path()
+        document["paths"]["/introspect"] = _introspect()
     return document
 
 
 def _document(settings: Settings) -> dict[str, Any]:
-    status = {"$ref": "#/components/schemas/Status"}
-    token_body = {"$ref": "#/components/schemas/TokenRequest"}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -207,160 +394,19 @@ def _document(settings: Settings) -> dict[str, Any]:
         },
         "servers": [{"url": settings.issuer_url}],
         "paths": {
-            "/.well-known/oauth-authorization-server": {
-                "get": {
-                    "summary": "Authorization server metadata (RFC 8414)",
-                    "responses": _METADATA_RESPONSES,
-                }
-            },
-            "/.well-known/oauth-authorization-server/{suffix}": {
-                "get": {
-                    "summary": "The same document at a path suffix",
-                    "parameters": _SUFFIX,
-                    "responses": _METADATA_RESPONSES,
-                }
-            },
-            "/.well-known/oauth-protected-resource": {
-                "get": {
-                    "summary": "Protected resource metadata (RFC 9728)",
-                    "responses": _METADATA_RESPONSES,
-                }
-            },
-            "/.well-known/oauth-protected-resource/{suffix}": {
-                "get": {
-                    "summary": "The same document at a path suffix",
-                    "parameters": _SUFFIX,
-                    "responses": _METADATA_RESPONSES,
-                }
-            },
-            "/register": {
-                "post": {
-                    "summary": "Dynamic client registration (RFC 7591)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/ClientMetadata"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "201": _json(
-                            {"$ref": "#/components/schemas/ClientInformation"}, "Registered"
-                        ),
-                        **_errors(400, 413, 429),
-                    },
-                }
-            },
-            "/authorize": {
-                "get": {
-                    "summary": "Start authorization: the consent page",
-                    "parameters": [
-                        _query("response_type", "code", True),
-                        _query("client_id", "registered id, domain, or CIMD URL", True),
-                        _query("redirect_uri", "one of the client's redirect URIs"),
-                        _query("code_challenge", "PKCE S256 challenge", True),
-                        _query("code_challenge_method", "S256", True),
-                        _query("state", "echoed back"),
-                        _query("scope", "recorded"),
-                        _query("resource", "RFC 8707 resource indicator"),
-                    ],
-                    "responses": {
-                        "200": _page("Consent page"),
-                        "303": _redirect("Error redirect to the client"),
-                        "400": _page("The client or redirect URI is not trusted"),
-                        "429": _page("Rate limited"),
-                    },
-                },
-                "post": {
-                    "summary": "The consent decision",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/x-www-form-urlencoded": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["ticket", "action"],
-                                    "properties": {
-                                        "ticket": {"type": "string"},
-                                        "action": {"type": "string", "enum": ["approve", "deny"]},
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "303": _redirect("To OpenRouter, or access_denied"),
-                        "400": _page("Expired or invalid page"),
-                        "403": _page("Cross-site request refused"),
-                        "409": _page("Already answered"),
-                        "413": _page("Body too large"),
-                        "429": _page("Rate limited"),
-                        "503": _page("Store unavailable"),
-                    },
-                },
-            },
-            "/callback": {
-                "get": {
-                    "summary": "OpenRouter's return",
-                    "parameters": [
-                        _query("session", "the pending authorization", True),
-                        _query("code", "OpenRouter's code"),
-                        _query("error", "OpenRouter's error"),
-                    ],
-                    "responses": {
-                        "302": _redirect("To the client with code, state and iss"),
-                        "400": _page("Expired or used link"),
-                        "503": _page("Store unavailable"),
-                    },
-                }
-            },
-            "/token": {
-                "post": {
-                    "summary": "Redeem a code for the OpenRouter key",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/x-www-form-urlencoded": {"schema": token_body},
-                            "application/json": {"schema": token_body},
-                        },
-                    },
-                    "responses": {
-                        "200": _json({"$ref": "#/components/schemas/Token"}, "The key"),
-                        **_errors(400, 401, 413, 429, 503),
-                    },
-                }
-            },
-            "/me": {
-                "get": {
-                    "summary": "Check an OpenRouter key and describe it",
-                    "security": [{"bearer": []}],
-                    "responses": {
-                        "200": _json({"$ref": "#/components/schemas/Me"}, "Key information"),
-                        "401": _json(
-                            _ERROR,
-                            "Missing or invalid key",
-                            **{"WWW-Authenticate": "Bearer challenge"},
-                        ),
-                        **_errors(503),
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": _json(status, "Alive")}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness (the store answers)",
-                    "responses": {"200": _json(status, "Ready"), "503": _json(status, "Not ready")},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI document")},
-                }
-            },
+            "/": _landing(),
+            "/.well-known/oauth-authorization-server": _as_metadata(),
+            "/.well-known/oauth-authorization-server/{suffix}": _at_suffix(_as_metadata()),
+            "/.well-known/oauth-protected-resource": _pr_metadata(),
+            "/.well-known/oauth-protected-resource/{suffix}": _at_suffix(_pr_metadata()),
+            "/register": _register(),
+            "/authorize": _authorize(),
+            "/callback": _callback(),
+            "/token": _token(),
+            "/me": _me(),
+            "/healthz": _healthz(),
+            "/readyz": _readyz(),
+            "/openapi.json": _openapi(),
         },
         "components": {
             "schemas": _SCHEMAS,

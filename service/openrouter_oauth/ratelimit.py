@@ -20,6 +20,8 @@ MAX_TRACKED_ADDRESSES = 100_000
 
 
 class RateLimiter:
+    """Token buckets per (endpoint, client address), in this process only."""
+
     def __init__(
         self,
         limits: tuple[RateLimit, ...],

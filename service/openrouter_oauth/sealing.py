@@ -22,8 +22,8 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
-# joserfc rather than jwcrypto: 3.3x the seal+open rate in the same run
-# (bench.components); sealing was a sixth of the service's CPU per login.
+# joserfc rather than jwcrypto: sealing is on every step of a login, and joserfc is the
+# faster of the two (figures in the README's dependency table, from bench.components).
 _ALGS = ["dir", "A256GCM"]
 
 

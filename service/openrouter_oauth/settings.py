@@ -56,28 +56,30 @@ _PERIODS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting, validated. Defaults live once, in :data:`SETTINGS_HELP`."""
+
     issuer_url: str
     secret: str = field(repr=False)
-    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
-    secret_generated: bool = False
-    etcd: EtcdSettings | None = None
-    openrouter_base_url: str = DEFAULT_OPENROUTER_BASE_URL
-    state_ttl_seconds: int = 600
-    upstream_timeout_seconds: float = 10.0
-    rate_limits: tuple[RateLimit, ...] = ()
-    trusted_proxies: int = 0
-    shutdown_timeout_seconds: float = 10.0
-    me_cache_seconds: float = 10.0
-    me_negative_cache_seconds: float = 2.0
-    key_check_concurrency: int = 32
-    metadata_documents: bool = True
-    metadata_documents_allow_loopback: bool = False
-    metrics_port: int = DEFAULT_METRICS_PORT
-    request_deadline_seconds: float = 15.0
-    max_connections: int = 1000
+    previous_secrets: tuple[str, ...] = field(repr=False)
+    secret_generated: bool
+    etcd: EtcdSettings | None
+    openrouter_base_url: str
+    state_ttl_seconds: int
+    upstream_timeout_seconds: float
+    rate_limits: tuple[RateLimit, ...]
+    trusted_proxies: int
+    shutdown_timeout_seconds: float
+    me_cache_seconds: float
+    me_negative_cache_seconds: float
+    key_check_concurrency: int
+    metadata_documents: bool
+    metadata_documents_allow_loopback: bool
+    metrics_port: int
+    request_deadline_seconds: float
+    max_connections: int
     # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
-    introspection_credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    operator_name: str | None = None
+    introspection_credentials: tuple[tuple[str, str], ...] = field(repr=False)
+    operator_name: str | None
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -164,6 +166,10 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# The defaults as an operator would write them; the parsers read them from here.
+DEFAULTS = {name: default for name, default, _ in SETTINGS_HELP}
+
+
 def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
@@ -171,6 +177,22 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_issuer_url(name: str, value: str) -> str:
+    """The issuer rule, shared with the operator: absolute, no trailing slash, query or
+    fragment, https unless the host is loopback."""
+    return _base_url(name, value, require_https=True)
+
+
+def check_secret(name: str, value: str) -> str:
+    """The secret rule, shared with the operator: long enough, and no comma (secrets are
+    listed comma-separated in PREVIOUS_SECRETS once rotated)."""
+    if len(value) < MIN_SECRET_LENGTH or "," in value:
+        raise SettingsError(
+            f"{name} must be at least {MIN_SECRET_LENGTH} characters long and contain no comma"
+        )
+    return value
 
 
 def _base_url(name: str, value: str, *, require_https: bool) -> str:
@@ -184,10 +206,8 @@ def _base_url(name: str, value: str, *, require_https: bool) -> str:
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float:
+    raw = env.get(name, "").strip() or DEFAULTS[name]
     try:
         value = float(raw)
     except ValueError:
@@ -197,10 +217,8 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name, "").strip() or DEFAULTS[name]).lower()
     if raw in ("on", "true", "1", "yes"):
         return True
     if raw in ("off", "false", "0", "no"):
@@ -225,12 +243,6 @@ def _from_env_or_file(env: Mapping[str, str], name: str, *, optional: bool = Fal
         return Path(path).read_text("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         raise SettingsError(f"{name}_FILE names no readable UTF-8 file: {path!r}") from None
-
-
-def _secret(name: str, value: str) -> str:
-    if len(value) < MIN_SECRET_LENGTH:
-        raise SettingsError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
-    return value
 
 
 def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
@@ -273,7 +285,7 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
         key_file=key,
         username=username,
         password=password,
-        timeout_seconds=_number(env, "ETCD_TIMEOUT_SECONDS", 2.0, 0.1, 60),
+        timeout_seconds=_number(env, "ETCD_TIMEOUT_SECONDS", 0.1, 60),
     )
 
 
@@ -301,9 +313,7 @@ def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
 
 def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
-    issuer = _base_url(
-        "ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}", require_https=True
-    )
+    issuer = check_issuer_url("ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}")
     etcd = _etcd(env)
     raw_secret = _from_env_or_file(env, "SECRET")
     generated = not raw_secret
@@ -323,8 +333,8 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     )
     return Settings(
         issuer_url=issuer,
-        secret=_secret("SECRET", raw_secret),
-        previous_secrets=tuple(_secret("PREVIOUS_SECRETS", s) for s in previous),
+        secret=check_secret("SECRET", raw_secret),
+        previous_secrets=tuple(check_secret("PREVIOUS_SECRETS", s) for s in previous),
         secret_generated=generated,
         etcd=etcd,
         openrouter_base_url=_base_url(
@@ -332,19 +342,19 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
             env.get("OPENROUTER_BASE_URL") or DEFAULT_OPENROUTER_BASE_URL,
             require_https=False,
         ),
-        state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 600, 60, 600)),
-        upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 10.0, 0.1, 120),
+        state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 60, 600)),
+        upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 0.1, 120),
         rate_limits=_rate_limits(env),
-        trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0, 0, 10)),
-        shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 10.0, 0, 300),
-        me_cache_seconds=_number(env, "ME_CACHE_SECONDS", 10.0, 0, 300),
-        me_negative_cache_seconds=_number(env, "ME_NEGATIVE_CACHE_SECONDS", 2.0, 0, 60),
-        key_check_concurrency=int(_number(env, "KEY_CHECK_CONCURRENCY", 32, 1, 10_000)),
-        metadata_documents=_flag(env, "CLIENT_ID_METADATA_DOCUMENTS", True),
+        trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0, 10)),
+        shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 0, 300),
+        me_cache_seconds=_number(env, "ME_CACHE_SECONDS", 0, 300),
+        me_negative_cache_seconds=_number(env, "ME_NEGATIVE_CACHE_SECONDS", 0, 60),
+        key_check_concurrency=int(_number(env, "KEY_CHECK_CONCURRENCY", 1, 10_000)),
+        metadata_documents=_flag(env, "CLIENT_ID_METADATA_DOCUMENTS"),
         metadata_documents_allow_loopback=_allow_loopback_documents(env, issuer),
-        metrics_port=int(_number(env, "METRICS_PORT", DEFAULT_METRICS_PORT, 0, 65535)),
-        request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 15.0, 1, 300),
-        max_connections=int(_number(env, "MAX_CONNECTIONS", 1000, 1, 1_000_000)),
+        metrics_port=int(_number(env, "METRICS_PORT", 0, 65535)),
+        request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 1, 300),
+        max_connections=int(_number(env, "MAX_CONNECTIONS", 1, 1_000_000)),
         introspection_credentials=_introspection_credentials(env),
         operator_name=_operator_name(env),
     )
@@ -376,7 +386,7 @@ def _operator_name(env: Mapping[str, str]) -> str | None:
 
 
 def _allow_loopback_documents(env: Mapping[str, str], issuer: str) -> bool:
-    allowed = _flag(env, "METADATA_DOCUMENTS_ALLOW_LOOPBACK", False)
+    allowed = _flag(env, "METADATA_DOCUMENTS_ALLOW_LOOPBACK")
     if allowed and not is_loopback_host(urlsplit(issuer).hostname or ""):
         raise SettingsError(
             "METADATA_DOCUMENTS_ALLOW_LOOPBACK is for development: it needs a loopback ISSUER_URL"

@@ -66,8 +66,8 @@ class _Reply:
 class OpenRouter:
     """One pooled aiohttp session per worker (made inside the running event loop).
 
-    aiohttp rather than httpx here: these calls are on the hot path, and aiohttp
-    made 3.4x the round trips per second in the same run (``bench.components``).
+    aiohttp rather than httpx here: these calls are on the hot path, and aiohttp is
+    the faster of the two (figures in the README's dependency table, ``bench.components``).
     """
 
     def __init__(self, base_url: str, *, timeout: float) -> None:

@@ -12,11 +12,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.harness import REPO, LoggedProcess, free_port, wait_until_healthy
 
 PYTHON_EXAMPLE = REPO / "examples" / "mcp_server.py"
 TS_EXAMPLE = REPO / "examples" / "typescript"
@@ -48,7 +47,7 @@ def typescript_example() -> tuple[list[str], Path]:
 
 
 @dataclass
-class ExampleServer:
+class ExampleServer(LoggedProcess):
     """An example MCP server, configured only through its environment."""
 
     issuer: str
@@ -85,16 +84,7 @@ class ExampleServer:
             "PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
         }
-        self.log_path = Path(tempfile.mkstemp(prefix="example-mcp-", suffix=".log")[1])
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                env=env,
-                cwd=self.cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.spawn(self.command, env, "example-mcp-", cwd=self.cwd)
         try:
             wait_until_healthy(self.metadata_url, self.process)
         except RuntimeError:
@@ -103,22 +93,12 @@ class ExampleServer:
             raise RuntimeError(f"example server did not start:\n{output}") from None
         return self
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
     def unwrapped_log(self) -> str:
         """The log without whitespace: the SDK's console logging wraps long values."""
         return "".join(self.log().split())
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self.process = None
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        super().stop(sig)
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
             self.log_path = None

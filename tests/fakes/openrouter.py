@@ -306,6 +306,11 @@ class FakeOpenRouter(OpenRouterContract):
         with self._lock:
             self._faults.setdefault(path, []).extend(faults)
 
+    def faults_left(self, path: str) -> int:
+        """How many injected faults for ``path`` no request has met yet."""
+        with self._lock:
+            return len(self._faults.get(path, []))
+
     def _take_fault(self, path: str) -> str | int | float | None:
         with self._lock:
             queue = self._faults.get(path)

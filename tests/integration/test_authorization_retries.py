@@ -23,7 +23,7 @@ from openrouter_oauth.settings import load_settings
 from openrouter_oauth.state import StateStore
 from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.memory import MemoryStore
-from openrouter_oauth.upstream import OpenRouter
+from openrouter_oauth.upstream import OpenRouter, UpstreamUnavailable
 from tests.harness import Browser, query_of
 
 REDIRECT = "https://app.example/cb"
@@ -145,7 +145,7 @@ async def test_a_transient_upstream_failure_leaves_the_code_redeemable(parts, fa
     verifier = pkce.new_verifier()
     code = await _code(parts.service, verifier)
     fake.fail_next("/api/v1/auth/keys", 503)
-    with pytest.raises(TemporarilyUnavailable):
+    with pytest.raises(UpstreamUnavailable):  # the HTTP layer answers 503: retry
         await parts.service.redeem(_token(code, verifier))
     assert (await parts.service.redeem(_token(code, verifier)))["access_token"]
     with pytest.raises(InvalidGrant):

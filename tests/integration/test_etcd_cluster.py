@@ -23,6 +23,7 @@ from openrouter_oauth.store.etcd import EtcdStore
 from tests.certs import CertificateAuthority
 from tests.cluster import WORKERS, EtcdCluster, Load, cluster, under_load
 from tests.harness import EtcdServer, EtcdTls, Service, free_port, service_env
+from tests.waiting import eventually
 
 TIMEOUT = 2.0  # ETCD_TIMEOUT_SECONDS's default: what production runs with
 BOUND = 5 * TIMEOUT  # "within about the timeout", asserted generously on a shared machine
@@ -140,7 +141,9 @@ async def test_lost_quorum_answers_within_the_deadline_then_recovers(etcd_cluste
 
     for index in down:
         etcd_cluster.restart(index, wait=False)
-    recovered = await eventually(lambda: store.take(before), within=10 * timeout)
+    recovered = await eventually(
+        lambda: store.take(before), within=10 * timeout, retry_on=(StoreUnavailable,)
+    )
     assert recovered == b"kept"
 
 
@@ -248,17 +251,6 @@ def resolving(name: str, addresses: list[str]) -> object:
         ]
 
     return getaddrinfo
-
-
-async def eventually(attempt: object, within: float) -> object:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            return await attempt()  # type: ignore[operator]
-        except StoreUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import httpx
 import pytest
 
 from tests.harness import EtcdServer, Service, free_port, service_env
+from tests.waiting import eventually
 
 from .flows import Grant, approved, authorized, code_from, openrouter_callback, register
 
@@ -24,10 +24,11 @@ def own_etcd():
 
 async def ready_again(http, url: str, within: float) -> None:
     """Recovery needs no restart; it is bounded by the store's reconnect backoff (1 s)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while (await http.get(f"{url}/readyz")).status_code != 200:
-        assert asyncio.get_running_loop().time() < deadline, "not ready again after etcd returned"
-        await asyncio.sleep(0.1)
+
+    async def ready() -> bool:
+        return (await http.get(f"{url}/readyz")).status_code == 200
+
+    await eventually(ready, within=within, what="ready again after etcd returned")
 
 
 async def test_etcd_outage_answers_503_and_recovers(own_etcd, fake):

@@ -12,6 +12,7 @@ import pytest
 
 from openrouter_oauth import pkce
 from tests.harness import authorize_url, form_fields, query_of
+from tests.waiting import eventually
 
 from .flows import REDIRECT, Grant, approved, authorized, code_from, openrouter_callback, register
 
@@ -188,7 +189,11 @@ async def test_sigterm_lets_in_flight_requests_finish(start_service, fake):
         grant = await authorized(http, service.url)
         fake.fail_next("/api/v1/auth/keys", 1.5)  # OpenRouter stalls 1.5 s before answering
         in_flight = asyncio.create_task(grant.redeem(http))
-        await asyncio.sleep(0.5)
+
+        async def stalled_at_openrouter() -> bool:
+            return fake.faults_left("/api/v1/auth/keys") == 0
+
+        await eventually(stalled_at_openrouter, within=10)  # the exchange is in flight now
         service.process.send_signal(signal.SIGTERM)
         response = await in_flight
     assert response.status_code == 200, response.text
@@ -236,5 +241,8 @@ async def test_a_revoked_key_is_refused_once_the_cache_window_passes(http, start
     assert (await http.get(f"{service.url}/me", headers=headers)).status_code == 200
     fake.revoke(key)
     assert (await http.get(f"{service.url}/me", headers=headers)).status_code == 200
-    await asyncio.sleep(1.2)
-    assert (await http.get(f"{service.url}/me", headers=headers)).status_code == 401
+
+    async def refused() -> bool:
+        return (await http.get(f"{service.url}/me", headers=headers)).status_code == 401
+
+    await eventually(refused, within=5, what="the revoked key refused after the cache window")

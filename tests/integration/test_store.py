@@ -15,6 +15,7 @@ from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.etcd import EtcdStore, grpc_target
 from openrouter_oauth.store.memory import MemoryStore
 from tests.harness import EtcdServer
+from tests.waiting import eventually
 
 ISSUER = "https://auth.example"
 
@@ -97,23 +98,13 @@ async def test_etcd_outage_is_store_unavailable_and_recovers():
             await store.ping()
         server.start()
         k = key()
-        assert await eventually(lambda: store.create(k, b"back", 60), within=5)
+        assert await eventually(
+            lambda: store.create(k, b"back", 60), within=5, retry_on=(StoreUnavailable,)
+        )
         assert await store.take(k) == b"back"
     finally:
         await store.close()
         server.destroy()
-
-
-async def eventually(attempt, within: float):
-    """Retry while the store is unavailable: recovery is bounded by the reconnect backoff."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        try:
-            return await attempt()
-        except StoreUnavailable:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def test_grpc_targets():

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,18 +126,6 @@ class Cluster:
             for request in list(self.kmock)
             if request.method == "POST" and request.url.path.endswith("/events")
         ]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15) -> Any:
-    """Poll until ``check`` returns something truthy; bounded in time."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {check.__doc__}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import jsonschema
 
 from openrouter_oauth_operator import handlers
 from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
+from tests.waiting import eventually
 
 from .conftest import (
     DEPLOYMENTS,
@@ -16,7 +17,6 @@ from .conftest import (
     SECRETS,
     decoded,
     deployment,
-    eventually,
     opaque_secret,
     provider,
     rollout,
@@ -182,10 +182,15 @@ async def test_rotation_accepts_everywhere_before_sealing(cluster, operator):
 
     await cluster.patch(f"{PROVIDERS}/main", {"spec": {"dropPreviousSecrets": True}})
     await config_is(cluster, B, "")
-    assert any(
-        e["reason"] == "PreviousSecretsDropped" and e["type"] == "Warning"
-        for e in cluster.posted_events()
-    )
+
+    async def warned() -> bool:
+        """The Warning is posted right after the Secret is written."""
+        return any(
+            e["reason"] == "PreviousSecretsDropped" and e["type"] == "Warning"
+            for e in cluster.posted_events()
+        )
+
+    await eventually(warned)
 
 
 async def test_emergency_drop_during_a_rotation_seals_with_the_new_secret_at_once(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from openrouter_oauth.settings import load_settings
 from openrouter_oauth_operator import reconcile as rc
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -44,8 +45,13 @@ def test_invalid_issuer(issuer, reason):
     assert caught.value.reason == reason
 
 
-def test_loopback_http_issuer_is_allowed():
-    assert rc.parse_spec({"issuerURL": "http://127.0.0.1:8000"}, "d").issuer_url
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:8000", "http://127.0.0.2", "http://LOCALHOST:9", "http://[::1]"]
+)
+def test_loopback_http_issuers_are_allowed_exactly_as_the_service_allows_them(issuer):
+    """One rule: the operator imports the service's own check."""
+    assert rc.parse_spec({"issuerURL": issuer}, "d").issuer_url == issuer
+    assert load_settings({"ISSUER_URL": issuer}, port=1).issuer_url == issuer
 
 
 def test_retention_below_the_state_lifetime_is_refused():

@@ -11,8 +11,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.exceptions import NotFound
 
 from .. import flow, introspection, keyinfo
-from ..errors import InvalidClient, InvalidRequest, TemporarilyUnavailable
-from ..upstream import InvalidKey, UpstreamUnavailable
+from ..errors import InvalidClient, InvalidRequest
+from ..upstream import InvalidKey
 from .me import well_formed_key
 from .responses import oauth_error, oauth_json
 
@@ -42,6 +42,4 @@ async def introspect(request: Request) -> HTTPResponse:
         info = await ctx.key_info.get(key)
     except InvalidKey:
         return oauth_json(keyinfo.INACTIVE)
-    except UpstreamUnavailable:
-        raise TemporarilyUnavailable("OpenRouter is not answering; retry shortly") from None
     return oauth_json(keyinfo.introspection_response(info))

@@ -251,6 +251,8 @@ def _credentials(settings: EtcdSettings) -> grpc.ChannelCredentials:
 
 
 class EtcdStore:
+    """The store in etcd: create-if-absent transactions, atomic takes, shared leases."""
+
     def __init__(self, settings: EtcdSettings) -> None:
         self._client = _Client(settings)
         self._prefix = settings.prefix.encode()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import ctypes
 import hashlib
 import html
 import json
@@ -131,19 +132,45 @@ class Server:
                 self.process.wait(5)
 
 
-def launch(name: str, argv: list[str], env: dict[str, str], url: str, workdir: Path) -> Server:
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def in_child() -> None:
+    """Runs in the server's process between fork and exec."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held by launch() for the fork
+    if sys.platform == "linux":
+        # SIGTERM when the demo dies, even by SIGKILL (which no handler sees), so no server
+        # outlives it. Elsewhere the demo's own handlers must do.
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def launch(
+    name: str, argv: list[str], env: dict[str, str], url: str, workdir: Path, started: list[Server]
+) -> Server:
+    """Start a server and record it in ``started``, so that every exit path stops it."""
     log = workdir / f"{name.replace(' ', '-')}.log"
-    with log.open("wb") as out:
-        # argv is this Python and fixed arguments, never input from outside.
-        process = subprocess.Popen(  # noqa: S603
-            argv,
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group, so stop() reaches its children too
-        )
-    return Server(name, url, process, log)
+    # Stop signals wait until the server is recorded: an interrupt raised inside fork's own
+    # bookkeeping is swallowed (the demo would carry on), and one raised before the append
+    # would leave the server running.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        with log.open("wb") as out:
+            # argv is this Python and fixed arguments, never input from outside.
+            process = subprocess.Popen(  # noqa: S603
+                argv,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group, so stop() reaches its children too
+                preexec_fn=in_child,  # the demo has no threads, so this is safe
+            )
+        server = Server(name, url, process, log)
+        started.append(server)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return server
 
 
 def server_env(openrouter: str, port: int) -> dict[str, str]:
@@ -173,8 +200,8 @@ def servers(timeout: float) -> Iterator[str]:
                 env,
                 fake_url,
                 Path(workdir),
+                started,
             )
-            started.append(fake)
             fake.wait_ready("/", timeout)
             say(f"  fake OpenRouter on {fake_url}")
             service = launch(
@@ -183,8 +210,8 @@ def servers(timeout: float) -> Iterator[str]:
                 env,
                 issuer,
                 Path(workdir),
+                started,
             )
-            started.append(service)
             service.wait_ready("/healthz", timeout)
             say(f"  service on {issuer} (embedded store)")
             yield issuer

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -90,6 +91,21 @@ def test_a_signal_mid_run_stops_both_servers():
     ports = [int(p) for p in PORT_IN_LINE.findall(first + rest)]
     assert ports, first
     assert not [port for port in ports if listening(port)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_servers_do_not_outlive_a_killed_demo():
+    """SIGKILL runs no handler: the servers are told by the kernel (PR_SET_PDEATHSIG)."""
+    process = subprocess.Popen([str(REPO / "scripts" / "demo")], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    port = int(PORT_IN_LINE.search(process.stdout.readline())[1])
+    process.kill()
+    process.wait(10)
+    process.stdout.close()
+    deadline = time.monotonic() + 10
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not listening(port), "the fake OpenRouter outlived the demo"
 
 
 # -- the fake OpenRouter's command line ---------------------------------------------------

@@ -33,6 +33,12 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C acts as in a terminal, even when this suite runs as a background job (whose
+    children inherit SIGINT ignored, and then Python never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def demo_module() -> ModuleType:
     """scripts/demo.py, imported by path (scripts/ is not a package)."""
     name = "scripts_demo"
@@ -137,6 +143,7 @@ def test_the_fake_stops_on_ctrl_c_without_a_traceback():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_in_a_terminal,
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == f"fake OpenRouter on http://127.0.0.1:{port}"

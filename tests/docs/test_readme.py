@@ -204,6 +204,12 @@ def run_block(block: Block, root: Path) -> None:
     assert not still, f"still listening after the command ended: {still}"
 
 
+def as_in_a_terminal() -> None:
+    """SIGINT as in a terminal, even when this suite runs as a background job (whose
+    children inherit it ignored, and bash cannot undo that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def machine_wide_lock(name: str) -> Iterator[None]:
     """Serialise with other checkouts' test runs on this machine: the port is fixed."""
@@ -225,6 +231,7 @@ def serve_block(block: Block, root: Path) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the whole group, as in a terminal
+            preexec_fn=as_in_a_terminal,
         )
         try:
             wait_for(url, process, log)

@@ -235,9 +235,11 @@ class ControlPlane:
 
         wait_for(ready, timeout, f"{self.server}{path}", step=0.5)
 
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """A call as the admin, straight to the API server."""
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **(headers or {})}
         verify = ssl.create_default_context(cafile=self.ca)
         return httpx.request(
             method, f"{self.server}{path}", headers=headers, verify=verify, **kwargs

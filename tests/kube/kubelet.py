@@ -25,6 +25,7 @@ what happens while pods are *not* ready.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from datetime import UTC, datetime
@@ -117,10 +118,9 @@ class PodReadiness:
         try:
             selector = self.selector()
             while not self._stop.is_set():
-                try:
+                # A dropped connection on a loaded machine: the next pass retries.
+                with contextlib.suppress(httpx.TransportError):
                     self.sweep(selector)
-                except httpx.TransportError:
-                    pass  # a dropped connection on a loaded machine: the next pass retries
                 self._stop.wait(self.interval)
         except BaseException as exc:  # surfaced by stop(), so a test cannot pass over it
             self.error = exc

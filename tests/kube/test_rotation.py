@@ -205,9 +205,7 @@ def retention_expires(admin: Cli, namespace: str, stable: Config) -> None:
     expired = wait_for(dropped, 30, "the operator to drop the retired secret")
     assert (expired.phase, expired.secret) == (STABLE, NEW)
     replica_set_of(admin, namespace, expired)
-    wait_for(
-        lambda: "PreviousSecretRetired" in reasons(admin, namespace), 30, "a Retired Event"
-    )
+    wait_for(lambda: "PreviousSecretRetired" in reasons(admin, namespace), 30, "a Retired Event")
 
 
 def test_dropping_previous_secrets_seals_at_once_even_mid_rotation(

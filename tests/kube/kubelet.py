@@ -20,7 +20,8 @@ once the containers stopped.
 
 It only ever touches the pods of the one Deployment it is given, and only while a test
 wants it (``with PodReadiness(...)``, or ``start()``/``stop()``), so a test can also show
-what happens while pods are *not* ready.
+what happens while pods are *not* ready. ``admit`` narrows it further while it runs (say,
+to the pods of one pod template): a rollout can be let through up to a chosen point.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -82,6 +84,8 @@ class PodReadiness:
         self.deployment = deployment
         self.interval = interval
         self.readied: list[str] = []  # the pods made ready, in order, for assertions
+        # Which pending pods to make ready (None: all); may be changed while running.
+        self.admit: Callable[[dict[str, Any]], bool] | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,7 +108,7 @@ class PodReadiness:
             if pod["metadata"].get("deletionTimestamp"):
                 # A 404 means it is gone already: what this wants.
                 self.plane.api("DELETE", f"{pods_path}/{name}", params={"gracePeriodSeconds": 0})
-            elif not is_ready(pod):
+            elif not is_ready(pod) and (self.admit is None or self.admit(pod)):
                 body = json.dumps({"status": running_status(pod, _now())})
                 patched = self.plane.api(
                     "PATCH", f"{pods_path}/{name}/status", headers=MERGE_PATCH, content=body

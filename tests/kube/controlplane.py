@@ -1,7 +1,8 @@
 """A real Kubernetes control plane for tests: etcd, kube-apiserver, kube-controller-manager.
 
-No kubelet and no scheduler: pods stay Pending, and whatever must run (the operator, the
-service) runs as a local process. Everything listens on 127.0.0.1 only.
+No kubelet and no scheduler: pods stay Pending (unless a test makes them ready with the
+stand-in in kubelet.py), and whatever must run (the operator, the service) runs as a local
+process. Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The floor: the same HTTP requests and etcd operations per flow, without the OAuth.
 
 No validation, no crypto, no sealing, no templates: just the round trips a login
-needs (etcd create/take through the same store, OpenRouter exchange and key
+needs (etcd create/get through the same store, OpenRouter exchange and key
 check through the same client), so the service's throughput can be read as a
 fraction of what the plumbing alone allows. ``/hello`` is the bare-Sanic ceiling.
 """
@@ -60,7 +60,7 @@ def create_app() -> Sanic:
     @app.post("/authorize")
     async def decide(request: Request) -> HTTPResponse:
         handle = request.form.get("ticket")
-        await request.app.ctx.store.create(f"pending/{handle}", b"x" * 600, TTL)
+        await request.app.ctx.store.create(f"decision/{handle}", b"x" * 600, TTL)
         callback = f"{issuer}/callback?" + urlencode({"session": handle})
         return redirect(
             request.app.ctx.upstream.authorization_url(
@@ -71,17 +71,22 @@ def create_app() -> Sanic:
 
     @app.get("/callback")
     async def callback(request: Request) -> HTTPResponse:
-        await request.app.ctx.store.take(f"pending/{request.args.get('session')}")
+        session = request.args.get("session")
+        await request.app.ctx.store.get(f"decision/{session}")
         code = secrets.token_urlsafe(32)
+        await request.app.ctx.store.create(f"completion/{session}", b"x" * 200, TTL)
         value = f"{request.args.get('code')}|{VERIFIER}".encode()
         await request.app.ctx.store.create(f"code/{code}", value, TTL)
         return redirect(f"http://127.0.0.1:5555/cb?code={code}&state=s&iss={issuer}")
 
     @app.post("/token")
     async def token(request: Request) -> HTTPResponse:
-        value = await request.app.ctx.store.take(f"code/{request.form.get('code')}")
+        code = request.form.get("code")
+        value = await request.app.ctx.store.get(f"code/{code}")
+        await request.app.ctx.store.create(f"redeeming/{code}", b"x" * 100, TTL)
         upstream_code, verifier = (value or b"|").decode().split("|")
         issued = await request.app.ctx.upstream.exchange(upstream_code, verifier)
+        await request.app.ctx.store.create(f"redeemed/{code}", b"x" * 100, TTL)
         return json({"access_token": issued.key, "token_type": "Bearer"})
 
     @app.get("/me")

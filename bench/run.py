@@ -167,7 +167,8 @@ async def one_flow(
         ),
     )
     auth = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
-    browser = {k: v.value for k, v in r.cookies.items()}  # the callback checks this browser
+    # The callback checks the browser: the cookies the consent page set, and any newer.
+    browser = {**cookies, **{k: v.value for k, v in r.cookies.items()}}
     r = await timed(
         results,
         "openrouter",

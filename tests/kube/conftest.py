@@ -29,6 +29,7 @@ from openrouter_oauth_operator.reconcile import (
 )
 from tests.harness import REPO, free_port, wait_until_healthy
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
+from tests.kube.kubelet import PodReadiness
 
 CHART = REPO / "helm" / "openrouter-oauth"
 RELEASE = "oauth"
@@ -178,6 +179,24 @@ def start_operator(
     for running in started:
         with contextlib.suppress(Exception):
             running.stop()
+
+
+@pytest.fixture
+def kubelet(control_plane: ControlPlane) -> Iterator[Callable[[str], PodReadiness]]:
+    """A kubelet stand-in per namespace for the service Deployment (see kubelet.py), not started.
+
+    A test starts it when pods should become ready, and may stop it to hold a rollout;
+    whatever still runs is stopped after the test, reporting what failed in the background.
+    """
+    made: list[PodReadiness] = []
+
+    def make(namespace: str) -> PodReadiness:
+        made.append(PodReadiness(control_plane, namespace, DEPLOYMENT))
+        return made[-1]
+
+    yield make
+    for stand_in in made:
+        stand_in.stop()
 
 
 def events_about(admin: Cli, namespace: str, name: str) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """A real Kubernetes control plane for tests: etcd, kube-apiserver, kube-controller-manager.
 
-No kubelet and no scheduler: pods stay Pending, and whatever must run (the operator, the
-service) runs as a local process. Everything listens on 127.0.0.1 only.
+No kubelet and no scheduler: pods stay Pending (unless a test makes them ready with the
+stand-in in kubelet.py), and whatever must run (the operator, the service) runs as a local
+process. Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -235,9 +236,11 @@ class ControlPlane:
 
         wait_for(ready, timeout, f"{self.server}{path}", step=0.5)
 
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """A call as the admin, straight to the API server."""
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **(headers or {})}
         verify = ssl.create_default_context(cafile=self.ca)
         return httpx.request(
             method, f"{self.server}{path}", headers=headers, verify=verify, **kwargs

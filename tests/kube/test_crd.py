@@ -60,12 +60,14 @@ def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installe
     assert laptop["spec"]["dropPreviousSecrets"] is False
 
     table = admin.kubectl("-n", namespace, "get", "oap", "-o", "wide").stdout.splitlines()
-    assert table[0].split() == ["NAME", "ISSUER", "READY", "REASON", "AGE"]
+    # REASON and ROTATION are priority-1 columns: only -o wide shows them.
+    assert table[0].split() == ["NAME", "ISSUER", "READY", "REASON", "ROTATION", "AGE"]
     # The status subresource is written the way the operator writes it, then printed.
     status = {
         "status": {
             "issuer": "https://auth.example.com/mcp",
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Configured"}],
+            "conditions": [{"type": "Ready", "status": "True", "reason": "RotationAccepting"}],
+            "rotation": {"phase": "Accepting", "previousSecrets": 1, "rollout": "0 of 1"},
         }
     }
     admin.kubectl(
@@ -74,4 +76,6 @@ def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installe
     )  # fmt: skip
     rows = admin.kubectl("-n", namespace, "get", "oauthprovider", "-o", "wide").stdout
     public = next(line.split() for line in rows.splitlines() if line.startswith("public"))
-    assert public[:4] == ["public", "https://auth.example.com/mcp", "True", "Configured"]
+    assert public[:5] == [
+        "public", "https://auth.example.com/mcp", "True", "RotationAccepting", "Accepting",
+    ]  # fmt: skip

@@ -1,7 +1,6 @@
 """The operator as a process, logged in as the chart's own ServiceAccount, on a real API server.
 
-Secret rotation (two phases) is left to the rotation work in reconcile.py/handlers.py and is
-not tested here.
+Secret rotation, which needs rollouts to finish, is in test_rotation.py.
 """
 
 from __future__ import annotations

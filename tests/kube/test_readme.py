@@ -1,19 +1,23 @@
 """The README's Kubernetes commands, run as written against the real control plane.
 
-Install, apply a provider (generated and brought-your-own secret), upgrade, uninstall. The
-image build and push lines are left out (no registry here; the container tests build the
-image), and so is rotation, which is being reworked separately.
+Install, apply a provider (generated and brought-your-own secret), rotate (two phases, then
+the emergency drop), upgrade, uninstall. The image build and push lines are left out (no
+registry here; the container tests build the image). Switching to a brought secret and
+rotating are two rollouts each, which finish only with ready pods: the kubelet stand-in
+(kubelet.py) plays the pods' part, as the running service would.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth_operator.reconcile import STABLE, Config, config_secret_name, read_config
 from tests.harness import REPO
 from tests.kube.conftest import (
     DEPLOYMENT,
@@ -25,6 +29,7 @@ from tests.kube.conftest import (
     wait_configured,
 )
 from tests.kube.controlplane import Cli, wait_for
+from tests.kube.kubelet import PodReadiness
 
 README = (REPO / "README.md").read_text()
 NAMESPACE = "oauth"  # the README's
@@ -63,16 +68,42 @@ def run(admin: Cli, command: str, cwd: Path = REPO) -> str:
     return admin.shell(command, cwd).stdout
 
 
+def config(admin: Cli) -> Config | None:
+    return read_config(admin.get(NAMESPACE, "secret", CONFIG_SECRET))
+
+
+def serves(admin: Cli, name: str, *, previous: bool = True) -> Config:
+    """Wait until the value of Secret ``name`` seals and no rotation is left in progress.
+
+    ``previous``: whether older secrets are still accepted (kept for their retention, or
+    dropped in an emergency).
+    """
+    secret = admin.get(NAMESPACE, "secret", name)
+    assert secret is not None
+    value = base64.b64decode(secret["data"]["secret"]).decode().strip()
+
+    def done() -> Config | None:
+        found = config(admin)
+        wanted = (value, STABLE, previous)
+        return (
+            found if found and (found.secret, found.phase, bool(found.previous)) == wanted else None
+        )
+
+    return wait_for(done, 90, f"the value of {name} to seal, rotation complete")
+
+
 def test_readme_commands_as_written(
     admin: Cli,
     readme_namespace: str,
     start_operator: Callable[..., Operator],
+    kubelet: Callable[[str], PodReadiness],
     tmp_path: Path,
 ) -> None:
     (install,) = commands(section("Install"))
     assert install.startswith("helm install oauth ./helm/openrouter-oauth --namespace oauth")
     notes = run(admin, install)
     assert f"Issuer URL: {ISSUER}" in notes
+    pods = kubelet(NAMESPACE).start()  # in a cluster the service's pods would now run
 
     start_operator(NAMESPACE, service_account_user(admin, NAMESPACE, OPERATOR_ACCOUNT))
     apply = section("Apply a provider")
@@ -85,17 +116,15 @@ def test_readme_commands_as_written(
     row = run(admin, get).splitlines()[1].split()
     assert row[:3] == ["openrouter-oauth", ISSUER, "True"]
 
+    # From the generated secret to a brought one is a rotation: two phases, two rollouts.
     run(admin, create_secret)
     (tmp_path / "provider.yaml").write_text(byo)
     run(admin, apply_file, cwd=tmp_path)
-    secret = admin.get(NAMESPACE, "secret", "oauth-state")
-    assert secret is not None
+    serves(admin, "oauth-state")
 
-    def serves_the_brought_secret() -> bool:
-        config = admin.get(NAMESPACE, "secret", CONFIG_SECRET) or {}
-        return config.get("data", {}).get("SECRET") == secret["data"]["secret"]
-
-    wait_for(serves_the_brought_secret, 30, "the brought secret to become SECRET")
+    pods.stop()  # held in phase 1, so that what the README shows can be seen
+    rotate_as_written(admin, pods)
+    pods.start()
 
     for command in commands(section("Upgrade")):
         run(admin, command)
@@ -104,8 +133,42 @@ def test_readme_commands_as_written(
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "registry.example.com/openrouter-oauth-provider:0.2.0"
 
+    pods.stop()
     for command in commands(section("Uninstall")):
         run(admin, command)
     # The operator removed the Secrets it made; helm, the CRD and the volume claim are gone.
     wait_for(lambda: not leftovers(admin, NAMESPACE) - {"secret/oauth-state"}, 60, "nothing left")
     assert admin.get("", "crd", "oauthproviders.openrouter-oauth.io") is None
+
+
+def wide_row(admin: Cli, command: str, reason: str) -> list[str] | None:
+    """The provider's row of ``kubectl get -o wide`` once it shows this Ready reason."""
+    rows = run(admin, command).splitlines()[1:]
+    return next((row.split() for row in rows if reason in row.split()), None)
+
+
+def rotate_as_written(admin: Cli, pods: PodReadiness) -> None:
+    """Rotate the secret: a new value, phase 1 as the README shows it, the rest, the emergency.
+
+    Called with the pods' readiness stopped, so the rotation holds in phase 1 until this
+    has looked at it.
+    """
+    rotate, wide, jsonpath, describe, drop = commands(section("Rotate the secret"))
+    run(admin, rotate)
+    # As the comments show: "... True RotationAccepting Accepting ..." and the status.
+    row = wait_for(lambda: wide_row(admin, wide, "RotationAccepting"), 30, "phase 1 in -o wide")
+    assert row[:5] == ["openrouter-oauth", ISSUER, "True", "RotationAccepting", "Accepting"]
+    rotation = json.loads(run(admin, jsonpath))
+    assert rotation["phase"] == "Accepting"
+    assert set(rotation) == {"phase", "previousSecrets", "rollout", "since"}
+
+    pods.start()
+    serves(admin, "oauth-state")
+    events = run(admin, describe).split("Events:", 1)[1]
+    for reason in ("RotationAccepting", "RotationSealing", "Rotated"):
+        assert reason in events, events
+
+    # The emergency: the Secret's value seals, nothing else is accepted, no rollout waited for.
+    pods.stop()
+    run(admin, drop)
+    serves(admin, "oauth-state", previous=False)

@@ -107,6 +107,10 @@ async def authorize(request: Request) -> HTTPResponse:
         form_targets=(ctx.settings.openrouter_base_url, consent.request.redirect_uri),
     )
     set_cookie(request, response, CSRF_COOKIE, cookie, "Strict")
+    # Set before the decision, so a resubmitted approval (its first answer lost) is still
+    # made by the browser the callback will check.
+    browser = read_cookie(request, BROWSER_COOKIE) or secrets.token_urlsafe(32)
+    set_cookie(request, response, BROWSER_COOKIE, browser, "Lax")
     return response
 
 
@@ -117,11 +121,12 @@ async def decide(request: Request) -> HTTPResponse:
     raw_ticket = flow.single_or_none(form, "ticket", max_length=MAX_TICKET_LENGTH) or ""
     ticket, expires = service.open_ticket(raw_ticket, read_cookie(request, CSRF_COOKIE))
     request.ctx.client_id = ticket.request.client_id
-    browser = read_cookie(request, BROWSER_COOKIE) or secrets.token_urlsafe(32)
+    browser = read_cookie(request, BROWSER_COOKIE)
+    minted = "" if browser else secrets.token_urlsafe(32)  # a browser that dropped it
     action = flow.single_or_none(form, "action")
-    redirect = await service.decide(ticket, expires, action, browser)
+    redirect = await service.decide(ticket, expires, action, browser or minted)
     request.ctx.outcome = redirect.error
     response = browser_redirect(redirect.url)
-    if action == "approve":
-        set_cookie(request, response, BROWSER_COOKIE, browser, "Lax")
+    if minted:
+        set_cookie(request, response, BROWSER_COOKIE, minted, "Lax")
     return response

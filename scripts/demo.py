@@ -23,6 +23,7 @@ import argparse
 import base64
 import contextlib
 import ctypes
+import functools
 import hashlib
 import html
 import json
@@ -135,14 +136,16 @@ class Server:
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def in_child() -> None:
-    """Runs in the server's process between fork and exec."""
+def in_child(demo: int) -> None:
+    """Runs in the server's process between fork and exec; ``demo`` is the demo's pid."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held by launch() for the fork
     if sys.platform == "linux":
         # SIGTERM when the demo dies, even by SIGKILL (which no handler sees), so no server
         # outlives it. Elsewhere the demo's own handlers must do.
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != demo:  # the demo died before the line above took effect
+        os._exit(1)
 
 
 def launch(
@@ -164,7 +167,7 @@ def launch(
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group, so stop() reaches its children too
-                preexec_fn=in_child,  # the demo has no threads, so this is safe
+                preexec_fn=functools.partial(in_child, os.getpid()),  # no threads here
             )
         server = Server(name, url, process, log)
         started.append(server)

@@ -145,11 +145,16 @@ def test_the_fake_stops_on_ctrl_c_without_a_traceback():
         text=True,
         preexec_fn=as_in_a_terminal,
     )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == f"fake OpenRouter on http://127.0.0.1:{port}"
-    process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=15)
-    assert process.returncode == 0 and errors == ""
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == f"fake OpenRouter on http://127.0.0.1:{port}"
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=15)
+        assert process.returncode == 0 and errors == ""
+    finally:
+        if process.poll() is None:  # it did not stop: leave nothing running
+            process.kill()
+            process.communicate()
 
 
 # -- scripts/test --partial ---------------------------------------------------------------

@@ -425,7 +425,10 @@ def figures(run: Run) -> dict[str, Any]:
     flows = run.flows
     completed = [f for f in flows if f.outcome == "completed"]
     after_fault = sorted((f for f in completed if f.started >= run.fault_at), key=lambda f: f.ended)
-    during = [f.seconds for f in completed if run.fault_at <= f.started < run.restored_at]
+    # In flight at any moment of the fault: what a person using it then waited.
+    during = [
+        f.seconds for f in completed if f.started < run.restored_at and f.ended > run.fault_at
+    ]
     later = [f.seconds for f in completed if f.started >= run.restored_at]
     return {
         "fault": run.fault,

@@ -53,7 +53,7 @@ def test_nothing_lost_nothing_doubled(shape: Shape, fault: str) -> None:
     )
     row = figures(run)
     print(f"\n{fault}: {run.note}; " + ", ".join(f"{k} {row[k]}" for k in COUNTS))
-    during = [f for f in run.flows if run.fault_at <= f.started < run.restored_at]
+    during = [f for f in run.flows if f.started < run.restored_at and f.ended > run.fault_at]
     after = [f for f in run.flows if f.started >= run.restored_at]
     assert during and after, "the load did not run through the fault"
     found = violations(run)

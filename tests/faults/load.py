@@ -387,8 +387,8 @@ def _ledger_violations(run: Run) -> list[str]:
     connection, a timeout), at most one key per such lost answer.
     """
     found: list[str] = []
-    presented = Counter(e.code for e in run.exchanges)
-    found.extend(f"an OpenRouter code was presented {n} times" for n in presented.values() if n > 1)
+    exchanged = Counter(e.code for e in run.exchanges if e.key)
+    found.extend(f"an OpenRouter code was exchanged {n} times" for n in exchanged.values() if n > 1)
     flows = {f.name: f for f in run.flows}
     received = {f.key for f in run.flows if f.key}
     orphans = Counter(e.label for e in run.exchanges if e.key and e.key not in received)
@@ -450,6 +450,10 @@ def figures(run: Run) -> dict[str, Any]:
         "retried_answers": dict(_retried_answers(run).most_common()),
         "failures": dict(Counter(f"{f.step}: {f.answer}" for f in flows if f.answer)),
         "keys_lost_in_transit": excused_keys(run),
+        # Presented again after a claim lapsed (OpenRouter refuses a spent code).
+        "codes_presented_again": sum(
+            n - 1 for n in Counter(e.code for e in run.exchanges).values() if n > 1
+        ),
         "violations": violations(run),
     }
 

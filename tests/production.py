@@ -184,6 +184,8 @@ class Ingress:
         )
 
     def start(self, context: ssl.SSLContext) -> Ingress:
+        if not Path(NGINX).exists():
+            raise RuntimeError("no nginx: apt-get install nginx-light (scripts/test does)")
         self.write_config()
         self.process = subprocess.Popen(
             [*self._command, "-e", str(self.folder / "error.log"), "-g", "daemon off;"],
@@ -357,14 +359,16 @@ def _terminate(replica: Service, grace: float = 30.0) -> None:
 
 
 def _connections_to(ports: set[int]) -> dict[int, int]:
-    """Established loopback TCP connections by remote port, from /proc/net/tcp."""
+    """Established TCP connections by remote port, from /proc/net/tcp and tcp6 (gRPC
+    connects through IPv4-mapped IPv6 sockets, listed only in the latter)."""
     counts: dict[int, int] = {}
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote, state = fields[2], fields[3]
-        port = int(remote.split(":")[1], 16)
-        if state == "01" and port in ports:
-            counts[port] = counts.get(port, 0) + 1
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            port = int(remote.split(":")[1], 16)
+            if state == "01" and port in ports:
+                counts[port] = counts.get(port, 0) + 1
     return counts
 
 
@@ -401,12 +405,13 @@ def production() -> Iterator[Shape]:
 
 
 if __name__ == "__main__":
-    # python -m tests.production: start the shape, print where it is, wait for Ctrl-C.
+    # python -m tests.production [SECONDS]: start the shape, say where it is, keep it up
+    # for SECONDS (default 600) or until Ctrl-C, then tear everything down.
+    import sys
+
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
     with production() as running:
         print(f"issuer {running.issuer}, CA {running.ca.ca}", flush=True)
         print(f"etcd {','.join(running.cluster.endpoints)}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        with suppress(KeyboardInterrupt):
+            time.sleep(seconds)

@@ -4,8 +4,9 @@ The blocks are read from the README itself each run (``tests/docs/readme.py`` de
 the markers). Shell blocks marked ``tested: run`` and ``tested: serve`` run in one fresh
 copy per session: the files git would commit (tracked, and new files not ignored), copied
 to a temporary directory, so ``.venv`` is made from scratch as on a new machine (about half
-a minute, from PyPI). The copy is removed at the end. ``untested-here`` blocks are
-reported as skips with their reasons, never silently dropped.
+a minute, from PyPI). The copy is removed at the end. ``untested-here`` blocks must say
+why, and every test file their reason names as covering them must exist: nothing is
+silently dropped, and nothing is skipped.
 """
 
 from __future__ import annotations
@@ -165,17 +166,28 @@ def test_the_example_mcp_server_serves_the_metadata_the_readme_shows():
 # -- shell blocks -------------------------------------------------------------------------
 
 
-def shell_params() -> list[object]:
-    params: list[object] = []
-    for block in shell_blocks():
-        marks = ()
-        if block.marker == "untested-here":
-            marks = (pytest.mark.skip(reason=f"README.md:{block.line}: {block.argument}"),)
-        params.append(pytest.param(block, id=block.id, marks=marks))
-    return params
+def shell_params(*, tested: bool) -> list[object]:
+    return [
+        pytest.param(block, id=block.id)
+        for block in shell_blocks()
+        if (block.marker != "untested-here") == tested
+    ]
 
 
-@pytest.mark.parametrize("block", shell_params())
+_COVERED_BY = re.compile(r"tests/[\w/.]+")
+
+
+@pytest.mark.parametrize("block", shell_params(tested=False))
+def test_blocks_not_run_here_say_what_covers_them(block: Block):
+    """A block this test does not run names its reason, and the tests it names exist."""
+    reason = block.argument.strip()
+    assert len(reason) > 20, f"README.md:{block.line}: say why this block is not run here"
+    for path in _COVERED_BY.findall(reason):
+        target = REPO / path.rstrip(".")
+        assert target.exists(), f"README.md:{block.line}: {path} does not exist"
+
+
+@pytest.mark.parametrize("block", shell_params(tested=True))
 def test_readme_shell_block(block: Block, fresh_copy: Path):
     if block.marker == "run":
         run_block(block, fresh_copy)

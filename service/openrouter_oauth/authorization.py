@@ -62,12 +62,13 @@ CONSENT_PURPOSE = "consent"
 _CLAIM_MARGIN_SECONDS = 5.0
 
 
-def cookie_hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest() if value else ""
-
-
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def cookie_hash(value: str) -> str:
+    """What the records keep of a cookie; no cookie hashes to nothing, which never matches."""
+    return _digest(value) if value else ""
 
 
 @dataclass(frozen=True)

@@ -200,8 +200,17 @@ class Service(LoggedProcess):
     def start(self) -> Service:
         command = [sys.executable, "-m", "openrouter_oauth.cli", "serve"]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
-        self.spawn(command, self.env, "service-")
-        wait_until_healthy(f"{self.url}/healthz", self.process)
+        for attempt in range(3):
+            self.spawn(command, self.env, "service-")
+            try:
+                wait_until_healthy(f"{self.url}/healthz", self.process)
+                return self
+            except RuntimeError:
+                # A free port can be taken (by any outgoing connection) between choosing it
+                # and binding it; the metrics port is free to change, so choose again.
+                if attempt == 2 or "cannot listen on METRICS_PORT" not in self.log():
+                    raise
+                self.env["METRICS_PORT"] = str(free_port())
         return self
 
 

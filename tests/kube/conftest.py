@@ -27,7 +27,7 @@ from openrouter_oauth_operator.reconcile import (
     config_secret_name,
     read_config,
 )
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.harness import REPO, free_port, terminate, wait_until_healthy
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
 from tests.kube.kubelet import PodReadiness
 
@@ -127,13 +127,7 @@ class Operator:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process, 15)
 
 
 def service_account_user(admin: Cli, namespace: str, account: str) -> dict[str, str]:

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.certs import CertificateAuthority
 from tests.chart.render import helm_binary
-from tests.harness import REPO, EtcdServer, free_port
+from tests.harness import REPO, EtcdServer, free_port, terminate
 
 T = TypeVar("T")
 ADMIN_TOKEN = "admin-token-for-tests"  # a throw-away cluster's credential
@@ -253,13 +253,7 @@ class ControlPlane:
     def stop(self) -> None:
         # Controller manager first, so it does not log the API server going away.
         for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+            terminate(process, 15)
         self.processes.clear()
         if self.etcd is not None:
             self.etcd.destroy()

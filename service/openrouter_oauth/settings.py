@@ -7,11 +7,14 @@ Nothing else in the package reads ``os.environ``. Every bad value raises
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .resources import ResourceServer
 
 DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai"
 DEFAULT_ETCD_PREFIX = "/openrouter-oauth/"
@@ -51,6 +54,9 @@ RATE_LIMITED_ENDPOINTS = ("register", "authorize", "token", "me")
 # `me` counts only /me requests that need OpenRouter (a key not in the cache).
 DEFAULT_RATE_LIMITS = "register=60/min,authorize=120/min,token=120/min,me=300/min"
 DEFAULT_METRICS_PORT = 9464
+# ACCESS_TOKENS: the client gets the OpenRouter key itself, or tokens of ours bound to one
+# declared resource server (which alone can exchange them for the key).
+OPENROUTER_KEY_TOKENS, BOUND_TOKENS = "openrouter-key", "bound"
 _PERIODS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 
 
@@ -80,6 +86,14 @@ class Settings:
     # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
     introspection_credentials: tuple[tuple[str, str], ...] = field(repr=False)
     operator_name: str | None
+    access_tokens: str = OPENROUTER_KEY_TOKENS
+    resource_servers: tuple[ResourceServer, ...] = ()
+    access_token_seconds: int = 3600
+    grant_seconds: int = 30 * 86400
+
+    @property
+    def bound(self) -> bool:
+        return self.access_tokens == BOUND_TOKENS
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
@@ -162,6 +176,25 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "OPERATOR_NAME",
         "none",
         "who runs this server, shown on the consent and landing pages (at most 100 characters)",
+    ),
+    (
+        "ACCESS_TOKENS",
+        OPENROUTER_KEY_TOKENS,
+        f"{OPENROUTER_KEY_TOKENS}: the client gets the key; {BOUND_TOKENS}: it gets tokens "
+        "bound to one RESOURCE_SERVERS entry, which alone exchanges them for the key",
+    ),
+    (
+        "RESOURCE_SERVERS",
+        "empty",
+        'bound mode: JSON array of {"id", "secret", "resource"}, one per MCP server '
+        f"(secrets at least {MIN_SECRET_LENGTH} characters; resource https, or http on loopback)",
+    ),
+    ("RESOURCE_SERVERS_FILE", "none", "a file holding RESOURCE_SERVERS"),
+    ("ACCESS_TOKEN_SECONDS", "3600", "bound mode: lifetime of an access token (at least 1)"),
+    (
+        "GRANT_SECONDS",
+        "2592000",
+        "bound mode: absolute life of one login (30 days); refreshing never extends it",
     ),
 )
 
@@ -357,6 +390,7 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         max_connections=int(_number(env, "MAX_CONNECTIONS", 1, 1_000_000)),
         introspection_credentials=_introspection_credentials(env),
         operator_name=_operator_name(env),
+        **_token_mode(env),
     )
 
 
@@ -392,3 +426,74 @@ def _allow_loopback_documents(env: Mapping[str, str], issuer: str) -> bool:
             "METADATA_DOCUMENTS_ALLOW_LOOPBACK is for development: it needs a loopback ISSUER_URL"
         )
     return allowed
+
+
+def _token_mode(env: Mapping[str, str]) -> dict[str, object]:
+    """ACCESS_TOKENS and the settings only ``bound`` mode uses."""
+    mode = env.get("ACCESS_TOKENS", "").strip() or DEFAULTS["ACCESS_TOKENS"]
+    if mode not in (OPENROUTER_KEY_TOKENS, BOUND_TOKENS):
+        raise SettingsError(
+            f"ACCESS_TOKENS must be {OPENROUTER_KEY_TOKENS} or {BOUND_TOKENS}, got {mode!r}"
+        )
+    servers = _resource_servers(env)
+    if mode == BOUND_TOKENS and not servers:
+        raise SettingsError("ACCESS_TOKENS=bound needs RESOURCE_SERVERS (the MCP servers)")
+    if mode != BOUND_TOKENS and servers:
+        raise SettingsError("RESOURCE_SERVERS is used only with ACCESS_TOKENS=bound")
+    introspecting = {caller for caller, _ in _introspection_credentials(env)}
+    if any(server.id in introspecting for server in servers):
+        raise SettingsError("RESOURCE_SERVERS ids must differ from INTROSPECTION_CREDENTIALS ids")
+    return {
+        "access_tokens": mode,
+        "resource_servers": servers,
+        "access_token_seconds": int(_number(env, "ACCESS_TOKEN_SECONDS", 1, 86400)),
+        "grant_seconds": int(_number(env, "GRANT_SECONDS", 60, 366 * 86400)),
+    }
+
+
+_RESOURCE_SERVERS_SHAPE = (
+    'RESOURCE_SERVERS must be a JSON array of {"id", "secret", "resource"} objects'
+)
+
+
+def _resource_servers(env: Mapping[str, str]) -> tuple[ResourceServer, ...]:
+    raw = _from_env_or_file(env, "RESOURCE_SERVERS").strip()
+    if not raw:
+        return ()
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{_RESOURCE_SERVERS_SHAPE}; it is not valid JSON") from None
+    if not isinstance(entries, list):
+        raise SettingsError(_RESOURCE_SERVERS_SHAPE)
+    servers = tuple(_resource_server(entry) for entry in entries)
+    if len({s.id for s in servers}) != len(servers):
+        raise SettingsError("RESOURCE_SERVERS ids must be distinct")
+    if len({s.canonical for s in servers}) != len(servers):
+        raise SettingsError("RESOURCE_SERVERS resources must be distinct")
+    return servers
+
+
+def _resource_server(entry: object) -> ResourceServer:
+    if not isinstance(entry, dict) or set(entry) != {"id", "secret", "resource"}:
+        raise SettingsError(_RESOURCE_SERVERS_SHAPE)
+    if not all(isinstance(v, str) for v in entry.values()):
+        raise SettingsError(f"{_RESOURCE_SERVERS_SHAPE} of strings")
+    server_id, secret, resource = entry["id"], entry["secret"], entry["resource"]
+    if not server_id or not server_id.isprintable() or ":" in server_id:
+        raise SettingsError("RESOURCE_SERVERS ids must be printable, non-empty and without ':'")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"RESOURCE_SERVERS secret for {server_id!r} must be at least "
+            f"{MIN_SECRET_LENGTH} characters long"
+        )
+    parts = urlsplit(resource)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and is_loopback_host(parts.hostname or "")
+    )
+    if not secure or not parts.hostname or "#" in resource:
+        raise SettingsError(
+            f"RESOURCE_SERVERS resource for {server_id!r} must be an https URI (http only on "
+            f"a loopback host) without a fragment, got {resource!r}"
+        )
+    return ResourceServer(server_id, secret, resource)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .metrics import STORE_ERRORS, STORE_SECONDS, timed
@@ -24,6 +24,7 @@ class Sealed:
 
     data: dict[str, Any]
     expires: int
+    raw: bytes = field(default=b"", repr=False)  # as stored: what a replace compares
 
     def remaining(self) -> float:
         return self.expires - time.time()
@@ -58,6 +59,18 @@ class StateStore:
             raw = await self._store.get(self._key(kind, handle))
         return self._open(kind, raw)
 
+    async def replace(
+        self, kind: str, handle: str, current: Sealed, data: dict[str, Any], ttl: float
+    ) -> bool:
+        """Write ``data`` (sealed afresh, so under the current secret) in place of
+        ``current``, unless the record changed since it was read: one of concurrent
+        replacers wins."""
+        sealed = self._sealer.seal(kind, data, ttl=ttl)
+        async with timed(STORE_SECONDS, "replace", STORE_ERRORS):
+            return await self._store.replace(
+                self._key(kind, handle), current.raw, sealed.encode(), max(1, math.ceil(ttl))
+            )
+
     async def take(self, kind: str, handle: str) -> Sealed | None:
         """Like :meth:`get`, and the record is removed: of concurrent takers one gets it."""
         async with timed(STORE_SECONDS, "take", STORE_ERRORS):
@@ -71,4 +84,4 @@ class StateStore:
             claims = self._sealer.open_claims(kind, raw.decode())
         except (SealError, UnicodeDecodeError):
             return None
-        return Sealed(claims["d"], claims["exp"])
+        return Sealed(claims["d"], claims["exp"], raw)

@@ -56,6 +56,24 @@ async def test_concurrent_creates_let_one_win(store):
     assert results.count(True) == 1
 
 
+async def test_replace_swaps_only_the_value_it_read(store):
+    k = key()
+    await store.create(k, b"v1", 60)
+    assert not await store.replace(k, b"other", b"v2", 60)
+    assert await store.get(k) == b"v1"
+    assert await store.replace(k, b"v1", b"v2", 60)
+    assert await store.get(k) == b"v2"
+    assert not await store.replace(key(), b"v1", b"v2", 60)  # absent: nothing written
+
+
+async def test_concurrent_replaces_of_one_value_let_one_win(store):
+    k = key()
+    await store.create(k, b"v0", 60)
+    results = await asyncio.gather(*(store.replace(k, b"v0", b"%d" % i, 60) for i in range(30)))
+    assert results.count(True) == 1
+    assert await store.get(k) == b"%d" % results.index(True)
+
+
 async def test_sealed_records_expire_on_time_whatever_the_store_keeps(store):
     # etcd leases are shared and outlive their records; the sealed expiry is what counts.
     now = [1_000_000.0]

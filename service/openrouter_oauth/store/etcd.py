@@ -1,6 +1,7 @@
 """etcd through aetcd (asyncio gRPC).
 
 - ``create`` is one transaction: put under a lease if the key's version is 0.
+- ``replace`` is one transaction: put under a lease if the key's value is the old one.
 - ``take`` is one DeleteRange with ``prev_kv``: etcd applies it atomically, so of
   concurrent takers exactly one gets the value back (no get-then-delete race).
 - Leases are shared by records created within :data:`LEASE_SHARE_SECONDS` of
@@ -292,22 +293,30 @@ class EtcdStore:
         return await self._call(lambda: self._create(self._key(key), value, ttl))
 
     async def _create(self, full: bytes, value: bytes, ttl: int) -> bool:
+        tx = self._client.transactions
+        return await self._put_if(tx.version(full) == 0, full, value, ttl)
+
+    async def replace(self, key: str, old: bytes, new: bytes, ttl: int) -> bool:
+        full = self._key(key)
+        tx = self._client.transactions
+        return await self._call(lambda: self._put_if(tx.value(full) == old, full, new, ttl))
+
+    async def _put_if(self, compare: object, full: bytes, value: bytes, ttl: int) -> bool:
         try:
-            return await self._put_if_absent(full, value, await self._lease(ttl))
+            return await self._transaction(compare, full, value, await self._lease(ttl))
         except aetcd.exceptions.ClientError as exc:
             if "lease not found" not in str(exc):
                 raise
             # The shared lease is gone (revoked, or etcd restored from a snapshot). The
             # put was refused, not applied, so writing again under a new lease is safe.
             self._leases.pop(ttl, None)
-            return await self._put_if_absent(full, value, await self._lease(ttl))
+            return await self._transaction(compare, full, value, await self._lease(ttl))
 
-    async def _put_if_absent(self, full: bytes, value: bytes, lease: int) -> bool:
+    async def _transaction(self, compare: object, full: bytes, value: bytes, lease: int) -> bool:
+        """One put under ``lease``, applied only if ``compare`` holds."""
         tx = self._client.transactions
         succeeded, _ = await self._client.transaction(
-            compare=[tx.version(full) == 0],
-            success=[tx.put(full, value, lease=lease)],
-            failure=[],
+            compare=[compare], success=[tx.put(full, value, lease=lease)], failure=[]
         )
         return bool(succeeded)
 

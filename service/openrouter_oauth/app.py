@@ -26,6 +26,7 @@ from .errors import (
     ServerError,
     TemporarilyUnavailable,
 )
+from .grants import Grants
 from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher, is_public_address, public_or_loopback
 from .openapi import openapi_document
@@ -40,6 +41,7 @@ from .routes import (
     metadata,
     openapi,
     register,
+    revoke,
     token,
 )
 from .routes.responses import error_page, oauth_error, rate_limited, route_name, wants_html
@@ -53,7 +55,7 @@ log = logging.getLogger("openrouter_oauth")
 
 REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 16 * 1024
-CORS_PATHS = ("/register", "/token", "/me")
+CORS_PATHS = ("/register", "/token", "/revoke", "/me")
 CORS_PREFIXES = ("/.well-known/",)
 # Answers need only the origin and exposed headers; the rest is for preflights.
 _CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "WWW-Authenticate"}
@@ -69,6 +71,7 @@ _RATE_LIMITED = {
     "authorize": "authorize",
     "decide": "authorize",
     "token": "token",
+    "revoke": "token",
 }
 # Not a real HTTP status: nginx's "client closed request", so disconnects are counted apart.
 CLIENT_CLOSED = 499
@@ -113,7 +116,8 @@ class OAuthErrorHandler(ErrorHandler):
                 f"{error.description}.",
                 "Wait a moment, then go back to the application and try again.",
             )
-        return oauth_error(error)  # the response middleware adds CORS and the request id
+        # The response middleware adds CORS and the request id.
+        return oauth_error(error, headers=error.headers())
 
 
 # Sanic's own refusals (routing, limits, parsing) as OAuth errors.
@@ -161,7 +165,10 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
     app.ctx.openapi = openapi_document(settings)
     app.ctx.rate_limiter = RateLimiter(settings.rate_limits)
-    app.ctx.introspection_callers = introspection.callers(settings.introspection_credentials)
+    app.ctx.introspection_callers = introspection.callers(
+        settings.introspection_credentials, settings.resource_servers
+    )
+    app.ctx.resource_server_callers = introspection.callers((), settings.resource_servers)
 
     for module in (
         landing,
@@ -170,6 +177,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         authorize,
         callback,
         token,
+        revoke,
         me,
         introspect,
         health,
@@ -201,12 +209,14 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
             metadata_documents=settings.metadata_documents,
             allow_loopback=loopback,
         )
+        app.ctx.grants = Grants(settings, app.ctx.sealer, app.ctx.state) if settings.bound else None
         app.ctx.authorization = AuthorizationService(
             settings=settings,
             sealer=app.ctx.sealer,
             state=app.ctx.state,
             clients=app.ctx.clients,
             upstream=app.ctx.upstream,
+            grants=app.ctx.grants,
         )
 
     @app.after_server_stop

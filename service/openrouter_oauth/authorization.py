@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from . import flow, pkce
@@ -39,6 +39,7 @@ from .errors import (
     TemporarilyUnavailable,
     UnknownChoice,
 )
+from .grants import Grants
 from .metrics import AUTHORIZATIONS, CODES_REDEEMED
 from .records import (
     COMPLETION,
@@ -51,6 +52,7 @@ from .records import (
     Decision,
     Grant,
 )
+from .resources import ResourceServer, resolve_resource
 from .sealing import Sealer, SealError
 from .settings import Settings
 from .state import StateStore
@@ -78,6 +80,7 @@ class Consent:
     client: Client
     request: flow.AuthorizationRequest
     ticket: str
+    resource_server: ResourceServer | None = None  # bound mode: who will use the key
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,14 @@ class AuthorizationService:
         state: StateStore,
         clients: ClientResolver,
         upstream: OpenRouter,
+        grants: Grants | None = None,
     ) -> None:
         self._settings = settings
         self._sealer = sealer
         self._state = state
         self._clients = clients
         self._upstream = upstream
+        self._grants = grants  # bound mode: redemptions start grants instead of giving keys
 
     # -- consent ---------------------------------------------------------------
 
@@ -111,12 +116,17 @@ class AuthorizationService:
         client = await self._clients.resolve(flow.single(params, "client_id") or "")
         redirect_uri = flow.redirect_uri_for(client, params)
         request = flow.authorization_request(client, redirect_uri, params)
+        server = None
+        if self._grants is not None:
+            # RFC 8707: the tokens will be for this declared server, named as declared.
+            server = resolve_resource(self._settings.resource_servers, request.resource)
+            request = replace(request, resource=server.resource)
         ticket = ConsentTicket(request, secrets.token_urlsafe(32), cookie_hash(csrf_cookie))
         sealed = self._sealer.seal(
             CONSENT_PURPOSE, ticket.to_record(), ttl=self._settings.state_ttl_seconds
         )
         AUTHORIZATIONS.labels("started").inc()
-        return Consent(client, request, sealed)
+        return Consent(client, request, sealed, server)
 
     def open_ticket(self, sealed: str, csrf_cookie: str) -> tuple[ConsentTicket, int]:
         """The ticket and its expiry, if it is ours, fresh, and posted from its own page."""
@@ -234,13 +244,19 @@ class AuthorizationService:
     # -- token -----------------------------------------------------------------
 
     async def redeem(self, token: flow.TokenRequest) -> dict[str, object]:
-        """Exchange our code for the OpenRouter key, exactly once."""
+        """Exchange our code for the OpenRouter key, exactly once; in bound mode, for the
+        grant holding it (a retry whose first answer was lost gets that grant again)."""
         await self._clients.resolve(token.client_id)
         found = await self._state.get(GRANT, token.code)
         if found is None:
             raise InvalidGrant("the code is invalid, expired or already used")
         grant = Grant.from_record(found.data)
         flow.check_redemption(token, grant.request)
+        if self._grants is not None:
+            flow.check_token_resource(token, grant.request)
+            resumed = await self._grants.resume(token.code)
+            if resumed is not None:
+                return resumed
         await self._claim(token.code, found.remaining())
         try:
             issued = await self._upstream.exchange(grant.upstream_code, grant.upstream_verifier)
@@ -250,9 +266,16 @@ class AuthorizationService:
         except UpstreamUnavailable:
             await self._release(token.code)
             raise
+        answer = flow.token_response(issued.key)
+        if self._grants is not None:
+            # Before the mark: if the store fails here, the retry finds the grant or the claim.
+            request = grant.request
+            answer = await self._grants.start(
+                token.code, issued.key, request.client_id, request.resource or ""
+            )
         await self._mark_redeemed(token.code, found.remaining())
         CODES_REDEEMED.inc()
-        return flow.token_response(issued.key)
+        return answer
 
     async def _mark_redeemed(self, code: str, lifetime: float) -> None:
         """Best effort: without the mark, retries still fail, once the claim lapses, at

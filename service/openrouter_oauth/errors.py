@@ -26,6 +26,10 @@ class OAuthError(Exception):
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer must carry (a challenge, for instance)."""
+        return {}
+
 
 class InvalidRequest(OAuthError):
     error = "invalid_request"
@@ -36,6 +40,13 @@ class InvalidClient(OAuthError):
 
     error = "invalid_client"
     status = 401
+
+
+class UnauthenticatedCaller(InvalidClient):
+    """A resource server's credentials are missing or wrong (RFC 6749 §5.2: with a challenge)."""
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="resource servers"'}
 
 
 class InvalidGrant(OAuthError):

@@ -26,6 +26,7 @@ from .errors import (
 )
 from .limits import MAX_PARAM_LENGTH
 from .redirects import with_params
+from .resources import canonical_resource
 
 GRANT_TYPE = "authorization_code"
 # The scope policy: a key can do what OpenRouter lets that key do, nothing more or less,
@@ -138,6 +139,7 @@ class TokenRequest:
     code: str
     code_verifier: str
     redirect_uri: str | None
+    resource: str | None = None
 
 
 def token_request(params: Params) -> TokenRequest:
@@ -149,7 +151,17 @@ def token_request(params: Params) -> TokenRequest:
         code=single(params, "code", required=True) or "",
         code_verifier=single(params, "code_verifier", required=True) or "",
         redirect_uri=single(params, "redirect_uri"),
+        resource=single(params, "resource"),
     )
+
+
+def check_token_resource(token: TokenRequest, request: AuthorizationRequest) -> None:
+    """Bound mode, RFC 8707 §2.2: a ``resource`` at /token must be the one authorized."""
+    if token.resource is None:
+        return
+    check_resource(token.resource)
+    if canonical_resource(token.resource) != canonical_resource(request.resource or ""):
+        raise InvalidTarget("resource is not the one this code was issued for")
 
 
 def _same(a: str | None, b: str | None) -> bool:

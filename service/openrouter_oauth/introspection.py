@@ -1,8 +1,8 @@
-"""RFC 7662 token introspection for resource servers: who may ask.
+"""Resource servers calling us: who may ask, at /introspect and (bound mode) /token.
 
-Callers authenticate with an ``id:secret`` pair from ``INTROSPECTION_CREDENTIALS``
-(``client_secret_basic`` or ``client_secret_post``); secrets are compared in constant
-time, as SHA-256 digests so their lengths do not leak either.
+Callers authenticate with an ``id:secret`` pair from ``INTROSPECTION_CREDENTIALS`` or
+``RESOURCE_SERVERS`` (``client_secret_basic`` or ``client_secret_post``); secrets are
+compared in constant time, as SHA-256 digests so their lengths do not leak either.
 """
 
 from __future__ import annotations
@@ -14,23 +14,27 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import InvalidClient
+from .errors import UnauthenticatedCaller
+from .resources import ResourceServer
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """One resource server allowed to introspect."""
+    """One resource server allowed to introspect; ``server`` when it is a declared one."""
 
     client_id: str
     secret_digest: bytes
+    server: ResourceServer | None = None
 
 
-def callers(credentials: Sequence[tuple[str, str]]) -> tuple[Caller, ...]:
+def callers(
+    credentials: Sequence[tuple[str, str]], servers: Sequence[ResourceServer] = ()
+) -> tuple[Caller, ...]:
     return tuple(
         Caller(cid, hashlib.sha256(secret.encode()).digest()) for cid, secret in credentials
-    )
+    ) + tuple(Caller(s.id, s.secret_digest, s) for s in servers)
 
 
 def presented_credentials(
@@ -54,7 +58,7 @@ def presented_credentials(
 def authenticate(allowed: Sequence[Caller], presented: tuple[str, str] | None) -> Caller:
     """The matching caller; every candidate is compared, so timing tells nothing."""
     if presented is None:
-        raise InvalidClient("introspection needs the caller's credentials")
+        raise UnauthenticatedCaller("the caller's credentials are required")
     client_id, secret = presented
     digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
     found = None
@@ -66,5 +70,5 @@ def authenticate(allowed: Sequence[Caller], presented: tuple[str, str] | None) -
         if same_id and same_secret:
             found = caller
     if found is None:
-        raise InvalidClient("the caller's credentials are not valid")
+        raise UnauthenticatedCaller("the caller's credentials are not valid")
     return found

@@ -28,6 +28,24 @@ def _operator(name: str | None) -> str:
     return f'<p class="note">This sign-in service is run by {html.escape(name)}.</p>'
 
 
+_KEY_TO_CLIENT = (
+    "That key is then handed to this application.",
+    "The key goes to exactly this address",
+)
+_KEY_KEPT = (
+    "That key stays with this sign-in service: the application gets tokens that only the "
+    "MCP server named below can use, until you revoke them or they expire.",
+    "Tokens go to exactly this address",
+)
+
+
+def _resource_row(resource_server: tuple[str, str] | None) -> str:
+    if resource_server is None:
+        return ""
+    name, resource = (html.escape(part) for part in resource_server)
+    return f"\n<dt>MCP server that will use the key</dt><dd>{name}: <code>{resource}</code></dd>"
+
+
 def consent_page(
     *,
     client_name: str,
@@ -37,13 +55,20 @@ def consent_page(
     action: str,
     openrouter: str,
     operator: str | None,
+    resource_server: tuple[str, str] | None = None,
 ) -> str:
+    """``resource_server`` (bound mode): the id and resource of the MCP server that will
+    act with the key, which the person should recognise."""
     e = html.escape
+    key_fate, redirect_label = _KEY_TO_CLIENT if resource_server is None else _KEY_KEPT
     return _CONSENT.substitute(
         style=STYLE,
         client_name=e(client_name),
         client_identity=e(client_identity),
         redirect_uri=e(redirect_uri),
+        key_fate=key_fate,
+        redirect_label=redirect_label,
+        resource_row=_resource_row(resource_server),
         ticket=e(ticket),
         action=e(action),
         openrouter=e(openrouter),

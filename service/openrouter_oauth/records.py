@@ -13,6 +13,9 @@ Each record kind is stored under a hash of its handle (see :mod:`.state`):
 - ``Redemption`` (kind ``redeeming``, short-lived; kind ``redeemed`` once done):
   which request is exchanging the code at OpenRouter, so concurrent redemptions
   make one exchange and a retry after a failure can take over.
+- ``BoundGrant`` (kind ``grant``, ``bound`` mode only, under the grant id, for the
+  grant's whole life): the OpenRouter key and who may use it. The only place the key
+  is kept; ending the grant deletes it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ COMPLETION = "completion"
 GRANT = "code"
 REDEEMING = "redeeming"
 REDEEMED = "redeemed"
+BOUND_GRANT = "grant"
 
 Action = Literal["approve", "deny"]
 
@@ -98,4 +102,26 @@ class Grant:
             AuthorizationRequest.from_record(record["request"]),
             str(record["upstream_code"]),
             str(record["upstream_verifier"]),
+        )
+
+
+@dataclass(frozen=True)
+class BoundGrant:
+    key: str  # the OpenRouter key: never leaves this record except to its resource server
+    client_id: str
+    audience: str  # the declared resource the tokens are for
+    generation: int = 0  # of the one refresh token that may be used next
+    rotated: float = 0.0  # when ``generation`` last changed (epoch seconds)
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> BoundGrant:
+        return cls(
+            str(record["key"]),
+            str(record["client_id"]),
+            str(record["audience"]),
+            int(record.get("generation", 0)),
+            float(record.get("rotated", 0.0)),
         )

@@ -17,6 +17,7 @@ from sanic.request.parameters import RequestParameters
 from .. import flow, pages
 from ..errors import InvalidClient, InvalidRedirectUri, OAuthError
 from ..limits import MAX_TICKET_LENGTH
+from ..resources import ResourceServer
 from .responses import browser_redirect, error_page, page
 
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -83,6 +84,10 @@ def _request_error_page(exc: OAuthError) -> HTTPResponse:
     return error_page(400, title, message.format(exc.description), advice)
 
 
+def _named(server: ResourceServer | None) -> tuple[str, str] | None:
+    return (server.id, server.resource) if server is not None else None
+
+
 @bp.get("/authorize")
 async def authorize(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
@@ -103,6 +108,7 @@ async def authorize(request: Request) -> HTTPResponse:
             action="/authorize",
             openrouter=ctx.settings.openrouter_base_url,
             operator=ctx.settings.operator_name,
+            resource_server=_named(consent.resource_server),
         ),
         form_targets=(ctx.settings.openrouter_base_url, consent.request.redirect_uri),
     )

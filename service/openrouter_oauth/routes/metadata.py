@@ -13,6 +13,7 @@ from sanic import Blueprint, HTTPResponse, Request, json
 from ..flow import GRANTED_SCOPE
 from ..introspection import AUTH_METHODS
 from ..settings import Settings
+from .token import REFRESH_GRANT, TOKEN_EXCHANGE_GRANT
 
 SCOPES = [GRANTED_SCOPE]
 _CACHE = {"Cache-Control": "public, max-age=300"}
@@ -36,10 +37,23 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": "https://openrouter.ai/docs/use-cases/oauth-pkce",
     }
-    if settings.introspection_credentials:
+    if settings.introspection_credentials or settings.resource_servers:
         document["introspection_endpoint"] = settings.url("/introspect")
         document["introspection_endpoint_auth_methods_supported"] = AUTH_METHODS
+    if settings.bound:
+        document.update(_bound_metadata(settings))
     return document
+
+
+def _bound_metadata(settings: Settings) -> dict[str, Any]:
+    """What bound mode adds: refresh, token exchange (for resource servers, with HTTP
+    Basic), and revocation by public clients (RFC 7009)."""
+    return {
+        "grant_types_supported": ["authorization_code", REFRESH_GRANT, TOKEN_EXCHANGE_GRANT],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "revocation_endpoint": settings.url("/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["none"],
+    }
 
 
 def protected_resource_metadata(settings: Settings, suffix: str = "") -> dict[str, Any]:

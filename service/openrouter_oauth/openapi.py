@@ -160,6 +160,53 @@ _STATUS = {"$ref": "#/components/schemas/Status"}
 _TOKEN_BODY = {"$ref": "#/components/schemas/TokenRequest"}
 
 
+def _strings(*names: str) -> dict[str, Any]:
+    return {name: {"type": "string"} for name in names}
+
+
+# Bound mode (ACCESS_TOKENS=bound): three grants at /token, tokens of ours, an audience.
+_BOUND_SCHEMAS: dict[str, Any] = {
+    "TokenRequest": {
+        "type": "object",
+        "description": "authorization_code (code, code_verifier, client_id); refresh_token "
+        "(refresh_token, client_id); urn:ietf:params:oauth:grant-type:token-exchange "
+        "(subject_token, subject_token_type; a resource server, with HTTP Basic)",
+        "required": ["grant_type"],
+        "properties": _strings(
+            "grant_type",
+            "code",
+            "redirect_uri",
+            "client_id",
+            "code_verifier",
+            "resource",
+            "refresh_token",
+            "scope",
+            "subject_token",
+            "subject_token_type",
+        ),
+    },
+    "Token": {
+        "type": "object",
+        "description": "To an MCP client: access_token and refresh_token of ours, never the "
+        "key. To a resource server's token exchange: the key, with issued_token_type.",
+        "required": ["access_token", "token_type"],
+        "properties": {
+            **_strings("access_token", "refresh_token", "scope", "issued_token_type"),
+            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    "Introspection": {
+        **_SCHEMAS["Introspection"],
+        "properties": {
+            **_SCHEMAS["Introspection"]["properties"],
+            **_strings("aud", "client_id"),
+            "iat": {"type": "integer"},
+        },
+    },
+}
+
+
 def _landing() -> dict[str, Any]:
     links = {"type": "object", "required": ["issuer"], "additionalProperties": {"type": "string"}}
     return {
@@ -286,10 +333,10 @@ def _callback() -> dict[str, Any]:
     }
 
 
-def _token() -> dict[str, Any]:
+def _token(summary: str = "Redeem a code for the OpenRouter key") -> dict[str, Any]:
     return {
         "post": {
-            "summary": "Redeem a code for the OpenRouter key",
+            "summary": summary,
             "requestBody": {
                 "required": True,
                 "content": {
@@ -376,10 +423,41 @@ def _introspect() -> dict[str, Any]:
     }
 
 
+def _revoke() -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "required": ["token", "client_id"],
+        "properties": _strings("token", "token_type_hint", "client_id"),
+    }
+    return {
+        "post": {
+            "summary": "Revoke (RFC 7009) an access or refresh token: its grant ends",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": body},
+                    "application/json": {"schema": body},
+                },
+            },
+            "responses": {
+                "200": {"description": "Revoked, or not a live token of ours"},
+                **_errors(400, 401, 413, 429, 503),
+            },
+        }
+    }
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     document = _document(settings)
-    if settings.introspection_credentials:
+    if settings.introspection_credentials or settings.resource_servers:
         document["paths"]["/introspect"] = _introspect()
+    if settings.bound:
+        document["components"]["schemas"] = {**_SCHEMAS, **_BOUND_SCHEMAS}
+        document["paths"]["/token"] = _token(
+            "Redeem a code or refresh token for tokens of ours; exchange an access "
+            "token for the key (resource servers)"
+        )
+        document["paths"]["/revoke"] = _revoke()
     return document
 
 

@@ -13,8 +13,10 @@ def test_an_ipv6_host_is_counted_by_its_64():
 
 
 def test_ipv4_and_its_mapped_form_are_one_slot():
-    assert address_slot(("::ffff:192.0.2.7", 1, 0, 0)) == address_slot(("192.0.2.7", 2)) == (
-        "192.0.2.7"
+    assert (
+        address_slot(("::ffff:192.0.2.7", 1, 0, 0))
+        == address_slot(("192.0.2.7", 2))
+        == ("192.0.2.7")
     )
     assert address_slot(("fe80::1%eth0", 1, 0, 2)) == "fe80::/64"
 

@@ -33,6 +33,7 @@ from .errors import (
     AlreadyAnswered,
     ApprovalExpired,
     InvalidGrant,
+    InvalidRequest,
     NotFromThisBrowser,
     SignInLinkExpired,
     StartedInAnotherBrowser,
@@ -40,6 +41,7 @@ from .errors import (
     UnknownChoice,
 )
 from .grants import Grants
+from .limits import MAX_TICKET_LENGTH
 from .metrics import AUTHORIZATIONS, CODES_REDEEMED
 from .records import (
     COMPLETION,
@@ -125,6 +127,10 @@ class AuthorizationService:
         sealed = self._sealer.seal(
             CONSENT_PURPOSE, ticket.to_record(), ttl=self._settings.state_ttl_seconds
         )
+        if len(sealed) > MAX_TICKET_LENGTH:  # the approval could not carry it back
+            raise InvalidRequest(
+                f"the request is too long to be approved; shorten {flow.longest_field(request)}"
+            )
         AUTHORIZATIONS.labels("started").inc()
         return Consent(client, request, sealed, server)
 

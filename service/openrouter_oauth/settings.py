@@ -82,7 +82,10 @@ class Settings:
     metadata_documents_allow_loopback: bool
     metrics_port: int
     request_deadline_seconds: float
+    keep_alive_seconds: float
     max_connections: int
+    # Connections one client address may hold per process; 0: no per-address limit.
+    max_connections_per_address: int
     # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
     introspection_credentials: tuple[tuple[str, str], ...] = field(repr=False)
     operator_name: str | None
@@ -164,7 +167,18 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "15",
         "total time a client has to send a request's head and body",
     ),
+    (
+        "KEEP_ALIVE_SECONDS",
+        "5",
+        "how long an idle keep-alive connection stays open; at most REQUEST_DEADLINE_SECONDS "
+        "(the default is lowered to it)",
+    ),
     ("MAX_CONNECTIONS", "1000", "open connections per process; more are closed at once"),
+    (
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        "a tenth of MAX_CONNECTIONS; none with TRUSTED_PROXIES",
+        "open connections one client address (an IPv6 /64) may hold per process; 0: no limit",
+    ),
     (
         "INTROSPECTION_CREDENTIALS",
         "empty: no /introspect",
@@ -232,6 +246,8 @@ def _base_url(name: str, value: str, *, require_https: bool) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise SettingsError(f"{name} must not contain a user name or password")
     if parts.query or parts.fragment or value.endswith("/"):
         raise SettingsError(f"{name} must have no trailing slash, query or fragment: {value!r}")
     if require_https and parts.scheme != "https" and not is_loopback_host(parts.hostname):
@@ -386,12 +402,37 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
         metadata_documents=_flag(env, "CLIENT_ID_METADATA_DOCUMENTS"),
         metadata_documents_allow_loopback=_allow_loopback_documents(env, issuer),
         metrics_port=int(_number(env, "METRICS_PORT", 0, 65535)),
-        request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 1, 300),
-        max_connections=int(_number(env, "MAX_CONNECTIONS", 1, 1_000_000)),
+        **_connection_limits(env),
         introspection_credentials=_introspection_credentials(env),
         operator_name=_operator_name(env),
         **_token_mode(env),
     )
+
+
+def _connection_limits(env: Mapping[str, str]) -> dict[str, float]:
+    """The limits on connections, checked against each other."""
+    deadline = _number(env, "REQUEST_DEADLINE_SECONDS", 1, 300)
+    keep_alive = _number(env, "KEEP_ALIVE_SECONDS", 0.5, 300)
+    if not env.get("KEEP_ALIVE_SECONDS", "").strip():
+        keep_alive = min(keep_alive, deadline)
+    elif keep_alive > deadline:
+        raise SettingsError(
+            f"KEEP_ALIVE_SECONDS ({keep_alive:g}) must not exceed "
+            f"REQUEST_DEADLINE_SECONDS ({deadline:g})"
+        )
+    total = int(_number(env, "MAX_CONNECTIONS", 1, 1_000_000))
+    if env.get("MAX_CONNECTIONS_PER_ADDRESS", "").strip():
+        per_address = int(_number(env, "MAX_CONNECTIONS_PER_ADDRESS", 0, total))
+    elif int(_number(env, "TRUSTED_PROXIES", 0, 10)):
+        per_address = 0  # every connection comes from a proxy: the proxy limits clients
+    else:
+        per_address = max(1, total // 10)
+    return {
+        "request_deadline_seconds": deadline,
+        "keep_alive_seconds": keep_alive,
+        "max_connections": total,
+        "max_connections_per_address": per_address,
+    }
 
 
 def _introspection_credentials(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

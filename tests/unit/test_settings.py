@@ -47,6 +47,10 @@ def test_https_issuer_and_ipv6_loopback():
         ({"METRICS_PORT": "70000"}, "METRICS_PORT"),
         ({"MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS"),
         ({"REQUEST_DEADLINE_SECONDS": "0"}, "REQUEST_DEADLINE_SECONDS"),
+        ({"KEEP_ALIVE_SECONDS": "16"}, "KEEP_ALIVE_SECONDS"),
+        ({"MAX_CONNECTIONS": "10", "MAX_CONNECTIONS_PER_ADDRESS": "11"}, "MAX_CONNECTIONS_PER"),
+        ({"ISSUER_URL": "https://auth.example.com@127.0.0.1"}, "ISSUER_URL"),
+        ({"ISSUER_URL": "https://user:pw@auth.example.com"}, "ISSUER_URL"),
         ({"RATE_LIMITS": "me=lots"}, "RATE_LIMITS"),
         ({"SECRET_FILE": "/nonexistent/secret"}, "SECRET_FILE"),
         ({"SECRET": "s" * 40, "SECRET_FILE": "/etc/hostname"}, "SECRET_FILE"),
@@ -104,3 +108,14 @@ def test_introspection_credentials():
     for bad in ("a", f"a:{'s' * 31}", f"a:{secret},a:{secret}", f":{secret}"):
         with pytest.raises(SettingsError, match="INTROSPECTION_CREDENTIALS"):
             load_settings({"INTROSPECTION_CREDENTIALS": bad}, port=1)
+
+
+def test_connection_share_per_address():
+    """A tenth of MAX_CONNECTIONS by default; none behind a proxy, whose address every
+    connection has (the proxy bounds its clients); or exactly what is set."""
+    assert load_settings({}, port=1).max_connections_per_address == 100
+    assert load_settings({"MAX_CONNECTIONS": "5"}, port=1).max_connections_per_address == 1
+    assert load_settings({"TRUSTED_PROXIES": "1"}, port=1).max_connections_per_address == 0
+    both = {"TRUSTED_PROXIES": "1", "MAX_CONNECTIONS_PER_ADDRESS": "7"}
+    assert load_settings(both, port=1).max_connections_per_address == 7
+    assert load_settings({}, port=1).keep_alive_seconds == 5

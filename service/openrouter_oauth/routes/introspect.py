@@ -21,6 +21,7 @@ from ..errors import InvalidRequest
 from ..introspection import Caller
 from ..limits import MAX_TOKEN_LENGTH
 from ..upstream import InvalidKey
+from .forms import form_params, is_form
 from .me import well_formed_key
 from .responses import oauth_json
 
@@ -32,9 +33,9 @@ async def introspect(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     if not ctx.introspection_callers:
         raise NotFound("no such endpoint")
-    if request.content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+    if not is_form(request):
         raise InvalidRequest("send the parameters as application/x-www-form-urlencoded")
-    form = dict(request.form or {})
+    form = form_params(request)
     presented = introspection.presented_credentials(request.headers.get("authorization", ""), form)
     caller = introspection.authenticate(ctx.introspection_callers, presented)
     request.ctx.client_id = caller.client_id

@@ -333,23 +333,27 @@ def _callback() -> dict[str, Any]:
     }
 
 
-def _token(summary: str = "Redeem a code for the OpenRouter key") -> dict[str, Any]:
+def _form_post(summary: str, body: dict[str, Any], ok: dict[str, Any]) -> dict[str, Any]:
+    """A POST taking form-encoded (or flat JSON) parameters, as /token and /revoke do."""
     return {
         "post": {
             "summary": summary,
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/x-www-form-urlencoded": {"schema": _TOKEN_BODY},
-                    "application/json": {"schema": _TOKEN_BODY},
+                    "application/x-www-form-urlencoded": {"schema": body},
+                    "application/json": {"schema": body},
                 },
             },
-            "responses": {
-                "200": _json({"$ref": "#/components/schemas/Token"}, "The key"),
-                **_errors(400, 401, 413, 429, 503),
-            },
+            "responses": {"200": ok, **_errors(400, 401, 413, 429, 503)},
         }
     }
+
+
+def _token(summary: str = "Redeem a code for the OpenRouter key") -> dict[str, Any]:
+    return _form_post(
+        summary, _TOKEN_BODY, _json({"$ref": "#/components/schemas/Token"}, "The key")
+    )
 
 
 def _me() -> dict[str, Any]:
@@ -429,22 +433,11 @@ def _revoke() -> dict[str, Any]:
         "required": ["token", "client_id"],
         "properties": _strings("token", "token_type_hint", "client_id"),
     }
-    return {
-        "post": {
-            "summary": "Revoke (RFC 7009) an access or refresh token: its grant ends",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-www-form-urlencoded": {"schema": body},
-                    "application/json": {"schema": body},
-                },
-            },
-            "responses": {
-                "200": {"description": "Revoked, or not a live token of ours"},
-                **_errors(400, 401, 413, 429, 503),
-            },
-        }
-    }
+    return _form_post(
+        "Revoke (RFC 7009) an access or refresh token: its grant ends",
+        body,
+        {"description": "Revoked, or not a live token of ours"},
+    )
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class ExampleServer(LoggedProcess):
     command: list[str] = field(default_factory=lambda: [sys.executable, str(PYTHON_EXAMPLE)])
     cwd: Path = REPO
     port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -83,6 +84,7 @@ class ExampleServer(LoggedProcess):
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         self.spawn(self.command, env, "example-mcp-", cwd=self.cwd)
         try:

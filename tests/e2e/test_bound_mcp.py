@@ -1,0 +1,141 @@
+"""ACCESS_TOKENS=bound end to end: the official MCP Python SDK client against
+examples/mcp_server.py, each its own process, the issuer on etcd, fake OpenRouter.
+
+The client logs in with ``resource`` (the SDK sends it), the ``ask`` tool spends the
+key, the SDK refreshes by itself when the short-lived access token expires, a revoked
+token is refused with 401, and the client logs in again. The key the fake minted
+appears in nothing the client received, no log line and no metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import httpx2
+import pytest
+
+from tests.e2e.resource_server import ExampleServer
+from tests.e2e.test_mcp_sdk import MemoryTokens
+from tests.e2e.test_resource_server import logged_in
+from tests.harness import Service, free_port
+
+CALLER, SECRET = "example-mcp-server", "example-resource-secret-" + "q" * 16
+OTHER, OTHER_SECRET = "other-mcp-server", "other-resource-secret-" + "o" * 16
+ACCESS_SECONDS = 2
+
+
+@dataclass
+class Bound:
+    issuer: Service
+    example: ExampleServer  # declared as CALLER
+    other: ExampleServer  # declared as OTHER, another resource
+
+
+@pytest.fixture
+def bound(start_service, fake) -> Iterator[Bound]:
+    ports = free_port(), free_port()
+    servers = [
+        {"id": CALLER, "secret": SECRET, "resource": f"http://127.0.0.1:{ports[0]}/mcp"},
+        {"id": OTHER, "secret": OTHER_SECRET, "resource": f"http://127.0.0.1:{ports[1]}/mcp"},
+    ]
+    issuer = start_service(
+        ACCESS_TOKENS="bound",
+        RESOURCE_SERVERS=json.dumps(servers),
+        ACCESS_TOKEN_SECONDS=str(ACCESS_SECONDS),
+        RATE_LIMITS="off",
+    )
+    extra = {"ACCESS_TOKENS": "bound", "CACHE_SECONDS": "0.5"}
+    example = ExampleServer(
+        issuer.url, fake.base_url, CALLER, SECRET, port=ports[0], extra_env=extra
+    ).start()
+    other = ExampleServer(
+        issuer.url, fake.base_url, OTHER, OTHER_SECRET, port=ports[1], extra_env=extra
+    ).start()
+    yield Bound(issuer, example, other)
+    example.stop()
+    other.stop()
+
+
+def logins(fake) -> int:
+    """Keys OpenRouter issued: one per completed login."""
+    return fake.requests["/api/v1/auth/keys"]
+
+
+async def test_sdk_logs_in_spends_refreshes_is_revoked_and_logs_in_again(bound, browser, fake):
+    storage = MemoryTokens()
+    seen: list[str] = []  # every token the client was ever given
+    before = logins(fake)
+    async with logged_in(bound.example, browser, storage) as session:
+        first = await session.call_tool("ask", {"prompt": "first"})
+        assert not first.is_error, first.content
+        assert first.content[0].text == "echo: first"
+        key = list(fake.keys)[-1]  # minted by this login
+        assert fake.completions[-1][0] == key  # the tool spent the person's own key
+        assert storage.tokens is not None and storage.tokens.access_token != key
+        seen += [storage.tokens.access_token, storage.tokens.refresh_token or ""]
+
+        await asyncio.sleep(ACCESS_SECONDS + 0.5)  # the access token has expired
+        second = await session.call_tool("ask", {"prompt": "second"})
+        assert not second.is_error, second.content
+        assert storage.tokens.refresh_token not in seen  # rotated: the SDK refreshed
+        assert logins(fake) == before + 1  # ...by itself, without a new login
+        assert fake.completions[-1][0] == key
+        seen += [storage.tokens.access_token, storage.tokens.refresh_token or ""]
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        revoked = await http.post(
+            f"{bound.issuer.url}/revoke",
+            data={"token": storage.tokens.access_token, "client_id": storage.client.client_id},
+        )
+        assert revoked.status_code == 200
+        await asyncio.sleep(0.6)  # CACHE_SECONDS at the example
+        refused = await http.post(
+            bound.example.mcp_url,
+            json={},
+            headers={"Authorization": f"Bearer {storage.tokens.access_token}"},
+        )
+        assert refused.status_code == 401
+        assert "resource_metadata" in refused.headers["www-authenticate"]
+
+    async with logged_in(bound.example, browser, storage) as session:
+        again = await session.call_tool("ask", {"prompt": "again"})
+    assert not again.is_error, again.content
+    assert logins(fake) == before + 2
+    seen += [storage.tokens.access_token, storage.tokens.refresh_token or ""]
+
+    # The key never reached the client, and was never logged or counted.
+    for minted in (key, list(fake.keys)[-1]):
+        assert all(minted not in token for token in seen)
+        assert minted not in bound.issuer.log()
+        assert minted not in bound.example.unwrapped_log()
+        metrics = httpx.get(bound.issuer.metrics_url, timeout=5).text
+        assert minted not in metrics
+
+
+async def test_a_token_for_one_server_is_refused_by_another(bound, browser, fake):
+    storage = MemoryTokens()
+    async with logged_in(bound.example, browser, storage) as session:
+        assert not (await session.call_tool("ask", {"prompt": "a"})).is_error
+    token = storage.tokens.access_token
+    async with httpx2.AsyncClient(timeout=10) as http:
+        at_other = await http.post(
+            bound.other.mcp_url, json={}, headers={"Authorization": f"Bearer {token}"}
+        )
+        form = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        }
+        exchanged = await http.post(
+            f"{bound.issuer.url}/token", data=form, auth=(OTHER, OTHER_SECRET)
+        )
+        introspected = await http.post(
+            f"{bound.issuer.url}/introspect", data={"token": token}, auth=(OTHER, OTHER_SECRET)
+        )
+    assert at_other.status_code == 401
+    assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant"
+    assert introspected.json() == {"active": False}

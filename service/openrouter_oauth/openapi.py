@@ -59,6 +59,18 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
     }
 
 
+def _strings(*names: str) -> dict[str, Any]:
+    return {name: {"type": "string"} for name in names}
+
+
+_CODE_GRANT_FIELDS = (
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "client_id",
+    "code_verifier",
+    "resource",
+)
 _METADATA_RESPONSES = {"200": _json({"type": "object"}, "Metadata document")}
 _SUFFIX = [{"name": "suffix", "in": "path", "required": True, "schema": {"type": "string"}}]
 
@@ -94,17 +106,7 @@ _SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
         "type": "object",
         "required": ["grant_type", "code", "client_id", "code_verifier"],
-        "properties": {
-            name: {"type": "string"}
-            for name in (
-                "grant_type",
-                "code",
-                "redirect_uri",
-                "client_id",
-                "code_verifier",
-                "resource",
-            )
-        },
+        "properties": _strings(*_CODE_GRANT_FIELDS),
     },
     "Token": {
         "type": "object",
@@ -160,10 +162,6 @@ _STATUS = {"$ref": "#/components/schemas/Status"}
 _TOKEN_BODY = {"$ref": "#/components/schemas/TokenRequest"}
 
 
-def _strings(*names: str) -> dict[str, Any]:
-    return {name: {"type": "string"} for name in names}
-
-
 # Bound mode (ACCESS_TOKENS=bound): three grants at /token, tokens of ours, an audience.
 _BOUND_SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
@@ -173,16 +171,7 @@ _BOUND_SCHEMAS: dict[str, Any] = {
         "(subject_token, subject_token_type; a resource server, with HTTP Basic)",
         "required": ["grant_type"],
         "properties": _strings(
-            "grant_type",
-            "code",
-            "redirect_uri",
-            "client_id",
-            "code_verifier",
-            "resource",
-            "refresh_token",
-            "scope",
-            "subject_token",
-            "subject_token_type",
+            *_CODE_GRANT_FIELDS, "refresh_token", "scope", "subject_token", "subject_token_type"
         ),
     },
     "Token": {

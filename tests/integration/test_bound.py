@@ -29,13 +29,15 @@ def bound_env(fake: FakeOpenRouter, port: int, etcd: str, **extra: str) -> dict[
         openrouter=fake.base_url,
         port=port,
         etcd=etcd,
-        ETCD_PREFIX=f"/bound{port}/",
-        ACCESS_TOKENS="bound",
-        RESOURCE_SERVERS=json.dumps([A, B]),
-        INTROSPECTION_CREDENTIALS=f"{PLAIN[0]}:{PLAIN[1]}",
-        ACCESS_TOKEN_SECONDS="300",
-        RATE_LIMITS="off",
-        **extra,
+        **{
+            "ETCD_PREFIX": f"/bound{port}/",
+            "ACCESS_TOKENS": "bound",
+            "RESOURCE_SERVERS": json.dumps([A, B]),
+            "INTROSPECTION_CREDENTIALS": f"{PLAIN[0]}:{PLAIN[1]}",
+            "ACCESS_TOKEN_SECONDS": "300",
+            "RATE_LIMITS": "off",
+            **extra,
+        },
     )
 
 
@@ -294,3 +296,52 @@ async def test_a_refresh_during_a_store_outage_is_503_and_the_grant_survives(htt
     finally:
         service.stop()
         own.destroy()
+
+
+# -- two replicas over one etcd ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replicas(etcd: EtcdServer, fake: FakeOpenRouter) -> Iterator[tuple[Service, Service]]:
+    """Two processes, one etcd prefix, one secret: a Deployment with two pods."""
+    ports = free_port(), free_port()
+    started = []
+    for port in ports:
+        # One prefix, issuer and secret for both, as two pods behind one Service.
+        env = bound_env(fake, port, etcd.endpoint, ETCD_PREFIX=f"/replicas{ports[0]}/")
+        env.update(ISSUER_URL=f"http://127.0.0.1:{ports[0]}", SECRET="r" * 40)
+        started.append(Service(env, port).start())
+    yield started[0], started[1]
+    for service in started:
+        service.stop()
+
+
+async def test_thirty_refreshes_across_two_replicas_give_one_pair(replicas):
+    first, second = replicas
+    async with httpx.AsyncClient(timeout=20) as http:
+        grant, response = await login(http, first)
+        token = response.json()["refresh_token"]
+        answers = await asyncio.gather(
+            *(refresh(http, (first, second)[i % 2], grant, token) for i in range(30))
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [200] + [400] * 29, statuses
+        winner = next(a for a in answers if a.status_code == 200).json()
+        assert (await exchange(http, second, winner["access_token"])).status_code == 200
+
+
+async def test_a_revocation_is_seen_by_every_replica_at_once(replicas):
+    first, second = replicas
+    async with httpx.AsyncClient(timeout=20) as http:
+        grant, response = await login(http, first)
+        pair = response.json()
+        assert (await exchange(http, second, pair["access_token"])).status_code == 200
+        revoked = await http.post(
+            f"{first.url}/revoke",
+            data={"token": pair["refresh_token"], "client_id": grant.client_id},
+        )
+        assert revoked.status_code == 200
+        for replica in (first, second):  # no wait: the very next request, on either
+            refused = await exchange(http, replica, pair["access_token"])
+            assert refused.json()["error"] == "invalid_grant"
+            assert await introspect(http, replica, pair["access_token"]) == {"active": False}

@@ -1,5 +1,6 @@
 """ACCESS_TOKENS=bound end to end: the official MCP Python SDK client against
-examples/mcp_server.py, each its own process, the issuer on etcd, fake OpenRouter.
+examples/mcp_server.py and examples/typescript/server.ts (TypeScript SDK), each its own
+process, the issuer on etcd, fake OpenRouter.
 
 The client logs in with ``resource`` (the SDK sends it), the ``ask`` tool spends the
 key, the SDK refreshes by itself when the short-lived access token expires, a revoked
@@ -18,7 +19,7 @@ import httpx
 import httpx2
 import pytest
 
-from tests.e2e.resource_server import ExampleServer
+from tests.e2e.resource_server import ExampleServer, typescript_example
 from tests.e2e.test_mcp_sdk import MemoryTokens
 from tests.e2e.test_resource_server import logged_in
 from tests.harness import Service, free_port
@@ -35,8 +36,9 @@ class Bound:
     other: ExampleServer  # declared as OTHER, another resource
 
 
-@pytest.fixture
-def bound(start_service, fake) -> Iterator[Bound]:
+@pytest.fixture(params=["python", "typescript"])
+def bound(request, start_service, fake) -> Iterator[Bound]:
+    """The example in either language, declared as CALLER; the Python one as OTHER."""
     ports = free_port(), free_port()
     servers = [
         {"id": CALLER, "secret": SECRET, "resource": f"http://127.0.0.1:{ports[0]}/mcp"},
@@ -51,7 +53,10 @@ def bound(start_service, fake) -> Iterator[Bound]:
     extra = {"ACCESS_TOKENS": "bound", "CACHE_SECONDS": "0.5"}
     example = ExampleServer(
         issuer.url, fake.base_url, CALLER, SECRET, port=ports[0], extra_env=extra
-    ).start()
+    )
+    if request.param == "typescript":
+        example.command, example.cwd = typescript_example()
+    example.start()
     other = ExampleServer(
         issuer.url, fake.base_url, OTHER, OTHER_SECRET, port=ports[1], extra_env=extra
     ).start()

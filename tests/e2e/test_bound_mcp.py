@@ -73,8 +73,15 @@ def logins(fake) -> int:
 async def test_sdk_logs_in_spends_refreshes_is_revoked_and_logs_in_again(bound, browser, fake):
     storage = MemoryTokens()
     seen: list[str] = []  # every token the client was ever given
+    received: list[str] = []  # what every answer of the issuer said, headers and body
+
+    async def record(response) -> None:
+        received.append(str(response.headers))
+        if str(response.url).startswith(bound.issuer.url):  # not the MCP event streams
+            received.append((await response.aread()).decode(errors="replace"))
+
     before = logins(fake)
-    async with logged_in(bound.example, browser, storage) as session:
+    async with logged_in(bound.example, browser, storage, record) as session:
         first = await session.call_tool("ask", {"prompt": "first"})
         assert not first.is_error, first.content
         assert first.content[0].text == "echo: first"
@@ -106,15 +113,18 @@ async def test_sdk_logs_in_spends_refreshes_is_revoked_and_logs_in_again(bound, 
         assert refused.status_code == 401
         assert "resource_metadata" in refused.headers["www-authenticate"]
 
-    async with logged_in(bound.example, browser, storage) as session:
+    async with logged_in(bound.example, browser, storage, record) as session:
         again = await session.call_tool("ask", {"prompt": "again"})
     assert not again.is_error, again.content
     assert logins(fake) == before + 2
     seen += [storage.tokens.access_token, storage.tokens.refresh_token or ""]
 
     # The key never reached the client, and was never logged or counted.
+    assert any('"refresh_token"' in body for body in received)  # the hook saw /token
     for minted in (key, list(fake.keys)[-1]):
         assert all(minted not in token for token in seen)
+        assert all(minted not in answer for answer in received)
+        assert all(minted not in str(result.content) for result in (first, second, again))
         assert minted not in bound.issuer.log()
         assert minted not in bound.example.unwrapped_log()
         metrics = httpx.get(bound.issuer.metrics_url, timeout=5).text

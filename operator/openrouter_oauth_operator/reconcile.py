@@ -2,8 +2,10 @@
 
 The service reads ``ISSUER_URL``, ``SECRET`` and ``PREVIOUS_SECRETS`` from a
 config Secret (``<deployment>-oauth-config``) through ``envFrom``; it seals with
-``SECRET`` and opens with any of them. A checksum of that config on the pod
-template rolls the Deployment whenever the config changes.
+``SECRET`` and opens with any of them. ``spec.accessTokens: bound`` adds
+``ACCESS_TOKENS=bound`` there (absent: the service's default, the OpenRouter key).
+A checksum of that config on the pod template rolls the Deployment whenever the
+config changes.
 
 A new state secret is rotated in two phases (see :func:`plan`), because a rolling
 update runs old and new pods side by side: first every pod is made to accept it,
@@ -36,6 +38,8 @@ RETIRED_ANNOTATION = f"{GROUP}/previous-secrets-retire-at"
 ROTATION_ANNOTATION = f"{GROUP}/rotation"
 
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
+# spec.accessTokens -> ACCESS_TOKENS; the default mode writes nothing, as before it existed.
+ACCESS_TOKENS = {"openrouterKey": None, "bound": "bound"}
 MIN_RETENTION_SECONDS = 600  # the service's state lifetime: logins in flight must survive
 
 
@@ -56,6 +60,7 @@ class ProviderSpec:
     secret_key: str
     retention_seconds: int
     drop_previous: bool
+    access_tokens: str | None = None  # ACCESS_TOKENS for the service; None: its default
 
     @property
     def config_secret(self) -> str:
@@ -85,6 +90,11 @@ def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec
             "InvalidRetention",
             f"spec.previousSecretRetentionSeconds must be at least {MIN_RETENTION_SECONDS}",
         )
+    access_tokens = spec.get("accessTokens", "openrouterKey")
+    if not isinstance(access_tokens, str) or access_tokens not in ACCESS_TOKENS:
+        raise InvalidProvider(
+            "InvalidAccessTokens", "spec.accessTokens must be openrouterKey or bound"
+        )
     return ProviderSpec(
         issuer_url=issuer,
         deployment=spec.get("deploymentName") or default_deployment,
@@ -92,6 +102,7 @@ def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec
         secret_key=secret_ref.get("key") or "secret",
         retention_seconds=retention,
         drop_previous=bool(spec.get("dropPreviousSecrets", False)),
+        access_tokens=ACCESS_TOKENS[access_tokens],
     )
 
 
@@ -131,13 +142,17 @@ class Config:
     phase: str = STABLE
     target: str | None = None  # fingerprint of the secret being rotated in (Accepting)
     since: int = 0  # when the phase began, epoch seconds
+    access_tokens: str | None = None  # ACCESS_TOKENS, when not the service's default
 
     def data(self) -> dict[str, str]:
-        return {
+        data = {
             "ISSUER_URL": self.issuer_url,
             "SECRET": self.secret,
             "PREVIOUS_SECRETS": ",".join(value for value, _ in self.previous),
         }
+        if self.access_tokens is not None:
+            data["ACCESS_TOKENS"] = self.access_tokens
+        return data
 
     def annotations(self) -> dict[str, str]:
         """Retirement times and the rotation by fingerprint: annotations never hold a secret."""
@@ -193,6 +208,7 @@ def read_config(secret: Mapping[str, Any] | None) -> Config | None:
         phase=phase if phase in (ACCEPTING, SEALING) else STABLE,
         target=rotation.get("target") if isinstance(rotation.get("target"), str) else None,
         since=int(rotation.get("since") or 0),
+        access_tokens=data.get("ACCESS_TOKENS") or None,
     )
 
 
@@ -271,7 +287,16 @@ class Step:
 def plan(
     spec: ProviderSpec, desired: str, current: Config | None, rollout: Rollout, now: float
 ) -> Step:
-    """The config the Secret should hold now: two-phase rotation as a state machine.
+    """The config the Secret should hold now: the spec's token mode, and the secrets of
+    :func:`plan_secrets`."""
+    step = plan_secrets(spec, desired, current, rollout, now)
+    return replace(step, config=replace(step.config, access_tokens=spec.access_tokens))
+
+
+def plan_secrets(
+    spec: ProviderSpec, desired: str, current: Config | None, rollout: Rollout, now: float
+) -> Step:
+    """The secrets the config should hold now: two-phase rotation as a state machine.
 
     ``desired`` is the state secret the user wants, ``current`` what the config
     Secret holds, ``rollout`` whether every pod runs ``current``. A rolling update

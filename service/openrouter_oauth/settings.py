@@ -200,7 +200,7 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     (
         "RESOURCE_SERVERS",
         "empty",
-        'bound mode: JSON array of {"id", "secret", "resource"}, one per MCP server '
+        'JSON array of {"id", "secret", "resource"}, one per MCP server; required in bound mode '
         f"(secrets at least {MIN_SECRET_LENGTH} characters; resource https, or http on loopback)",
     ),
     ("RESOURCE_SERVERS_FILE", "none", "a file holding RESOURCE_SERVERS"),
@@ -479,8 +479,6 @@ def _token_mode(env: Mapping[str, str]) -> dict[str, object]:
     servers = _resource_servers(env)
     if mode == BOUND_TOKENS and not servers:
         raise SettingsError("ACCESS_TOKENS=bound needs RESOURCE_SERVERS (the MCP servers)")
-    if mode != BOUND_TOKENS and servers:
-        raise SettingsError("RESOURCE_SERVERS is used only with ACCESS_TOKENS=bound")
     introspecting = {caller for caller, _ in _introspection_credentials(env)}
     if any(server.id in introspecting for server in servers):
         raise SettingsError("RESOURCE_SERVERS ids must differ from INTROSPECTION_CREDENTIALS ids")

@@ -50,6 +50,17 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "provider.issuerURL=https://auth.example.com",
     ],
+    # Bound tokens: the provider says so, the resource servers come from a named Secret.
+    "bound": [
+        "--set",
+        "provider.create=true",
+        "--set",
+        "provider.issuerURL=https://auth.example.com",
+        "--set",
+        "provider.accessTokens=bound",
+        "--set",
+        "resourceServers.existingSecret=mcp-servers",
+    ],
     "no-operator": ["--set", "operator.enabled=false", "--set", "config.existingSecret=mine"],
     # Everything a security-minded install turns on: digests, egress policies, a
     # ServiceMonitor, introspection credentials, the public ingress.

@@ -30,6 +30,13 @@ def test_default_mode_is_the_openrouter_key():
     assert settings.resource_servers == ()
 
 
+def test_resource_servers_may_be_declared_before_switching_to_bound():
+    """So a deployment can mount them first, then switch modes without a failed start;
+    meanwhile they are introspection callers."""
+    settings = load_settings({"RESOURCE_SERVERS": servers(server())}, port=1)
+    assert not settings.bound and [s.id for s in settings.resource_servers] == ["mcp"]
+
+
 def test_bound_mode_reads_its_servers_and_lifetimes(tmp_path):
     path = tmp_path / "servers.json"
     path.write_text(servers(server(), server("local", "http://127.0.0.1:8001/mcp")))
@@ -53,7 +60,6 @@ def test_bound_mode_reads_its_servers_and_lifetimes(tmp_path):
     [
         ({"ACCESS_TOKENS": "opaque"}, "ACCESS_TOKENS must be"),
         ({"ACCESS_TOKENS": "bound"}, "ACCESS_TOKENS=bound needs RESOURCE_SERVERS"),
-        ({"RESOURCE_SERVERS": servers(server())}, "only with ACCESS_TOKENS=bound"),
         ({**BOUND, "RESOURCE_SERVERS": "[{"}, "not valid JSON"),
         ({**BOUND, "RESOURCE_SERVERS": "{}"}, "JSON array"),
         ({**BOUND, "RESOURCE_SERVERS": servers({"id": "x"})}, "JSON array"),

@@ -101,6 +101,7 @@ app.kubernetes.io/component: {{ .component }}
      PREVIOUS_SECRETS_FILE and INTROSPECTION_CREDENTIALS_FILE. */}}
 {{- define "openrouter-oauth.configDir" -}}/etc/openrouter-oauth/config{{- end }}
 {{- define "openrouter-oauth.introspectionDir" -}}/etc/openrouter-oauth/introspection{{- end }}
+{{- define "openrouter-oauth.resourceServersDir" -}}/etc/openrouter-oauth/resource-servers{{- end }}
 
 {{/* Whether the separate metrics Service is rendered (a ServiceMonitor needs it). */}}
 {{- define "openrouter-oauth.metricsService" -}}

@@ -1,4 +1,4 @@
-"""A fake OpenRouter: a real HTTP server following OpenRouter's PKCE contract (see README).
+"""A fake OpenRouter: a real HTTP server following OpenRouter's PKCE contract (see docs/design.md).
 
 - ``GET /auth`` shows an approval page (a form with a credit limit, Approve and
   Deny); approving redirects to ``callback_url`` with ``code`` (and ``state`` if

@@ -216,7 +216,7 @@ async def test_an_expired_auth_token_costs_one_call(stores):
 
 
 async def test_one_name_resolving_to_all_members_fails_over(stores, monkeypatch):
-    """The README's other shape: ETCD_ENDPOINTS is one DNS name for the whole cluster.
+    """The other shape the docs name: ETCD_ENDPOINTS is one DNS name for the whole cluster.
 
     Nothing on loopback resolves one name to several addresses (``localhost`` is
     127.0.0.1 only here), so the resolver answers for a test name with the members'

@@ -68,7 +68,7 @@ def release_providers(admin: Cli, namespace: str) -> None:
     """Drop the operator's finalizer from providers left behind by a test.
 
     Their operator is gone, so nothing would ever remove it: the namespace (and a later
-    `kubectl delete crd`, as the README's uninstall does) would wait forever.
+    `kubectl delete crd`, as docs/deploy.md's uninstall does) would wait forever.
     """
     listed = admin.kubectl("-n", namespace, "get", "oauthproviders", "-o", "name", check=False)
     for name in listed.stdout.split():
@@ -90,7 +90,7 @@ def leftovers(admin: Cli, namespace: str) -> set[str]:
 
 @pytest.fixture
 def installed(admin: Cli, namespace: str) -> str:
-    """The chart installed as the README says, in this test's namespace; returns it."""
+    """The chart installed as docs/deploy.md says, in this test's namespace; returns it."""
     admin.helm("install", RELEASE, str(CHART), "--namespace", namespace)
     return namespace
 

@@ -89,7 +89,7 @@ class Settings:
         return f"{self.issuer_url}{path}"
 
 
-# name, default, meaning: the single source for `--help` and the README table.
+# name, default, meaning: the single source for `--help` and the table in docs/operations.md.
 SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     (
         "ISSUER_URL",

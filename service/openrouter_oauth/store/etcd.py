@@ -77,7 +77,7 @@ T = TypeVar("T")
 
 
 def grpc_target(endpoints: tuple[str, ...]) -> str:
-    """The endpoints as one gRPC target; raises ValueError for lists the README rules out.
+    """The endpoints as one gRPC target; raises ValueError for lists docs/operations.md rules out.
 
     The client does not open this target: it keeps one channel per member (see the
     module doc). It is kept as the check of ``ETCD_ENDPOINTS``: several IPs, or one

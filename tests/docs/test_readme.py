@@ -29,6 +29,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openrouter_oauth.pages import DEMO_URL
+from openrouter_oauth.settings import PROJECT_URL, SETTINGS_HELP
 from tests.docs.readme import (
     SHELL_LANGUAGES,
     Block,
@@ -107,6 +109,26 @@ def test_the_readme_cites_no_file_outside_the_repository():
     text = (REPO / "README.md").read_text()
     assert "openrouter.md" not in text
     assert "../" not in re.sub(r"`[^`]*`", "", text), "a relative link leaves the repository"
+
+
+def _github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation dropped, spaces dashed."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_landing_pages_links_lead_into_this_readme():
+    """The root page links the docs (by default this README) and the demo's section."""
+    text = (REPO / "README.md").read_text()
+    anchors = {_github_anchor(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    project, _, section = DEMO_URL.partition("#")
+    assert project == PROJECT_URL and section in anchors
+
+
+def test_every_setting_is_in_the_readme_table():
+    settings = re.search(r"^## Settings\n(.*?)^## ", (REPO / "README.md").read_text(), re.S | re.M)
+    assert settings, "README has a Settings section"
+    missing = [name for name, _, _ in SETTINGS_HELP if f"`{name}`" not in settings.group(1)]
+    assert not missing
 
 
 # -- JSON blocks --------------------------------------------------------------------------

@@ -155,3 +155,16 @@ def test_help_lists_every_setting():
     )
     for name in ("OPERATOR_NAME", "INTROSPECTION_CREDENTIALS", "METRICS_PORT", "SECRET_FILE"):
         assert name in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("callback_url=http://127.0.0.1:1/cb&code_challenge=c&key_label=Demo", 200), ("", 400)],
+)
+async def test_the_fakes_pages_say_they_are_the_fake(http, fake, query, status):
+    """Whoever opens the demo's OpenRouter page must not take it for OpenRouter's."""
+    page = await http.get(f"{fake.base_url}/auth?{query}")
+    assert page.status_code == status
+    title = page.text.split("<title>")[1].split("</title>")[0]
+    heading = page.text.split("<h1>")[1].split("</h1>")[0]
+    assert title == heading and title.startswith("fake OpenRouter: ")

@@ -27,6 +27,7 @@ from openrouter_oauth_operator.reconcile import (
     config_secret_name,
     read_config,
 )
+from tests.chart.render import IMAGE
 from tests.harness import REPO, free_port, terminate, wait_until_healthy
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
 from tests.kube.kubelet import PodReadiness
@@ -91,7 +92,7 @@ def leftovers(admin: Cli, namespace: str) -> set[str]:
 @pytest.fixture
 def installed(admin: Cli, namespace: str) -> str:
     """The chart installed as the README says, in this test's namespace; returns it."""
-    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace)
+    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE)
     return namespace
 
 

@@ -40,7 +40,8 @@ from tests.docs.readme import (
     only,
     shell_blocks,
 )
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.harness import REPO
+from tests.processes import free_port, wait_until_healthy
 
 KNOWN_MARKERS = {"run", "serve", "ci", "untested-here"}
 RUN_TIMEOUT = 600  # seconds: a block may create .venv first (pip, from PyPI)

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from openrouter_oauth import pkce
-from tests.harness import authorize_url, free_port, service_env
+from tests.harness import authorize_url, service_env
+from tests.processes import free_port
 
 README = "https://github.com/openrouter-oauth/openrouter-oauth-provider#readme"
 DEMO = "https://github.com/openrouter-oauth/openrouter-oauth-provider#try-a-whole-login-scriptsdemo"

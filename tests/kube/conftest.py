@@ -28,9 +28,10 @@ from openrouter_oauth_operator.reconcile import (
     read_config,
 )
 from tests.chart.render import IMAGE
-from tests.harness import REPO, free_port, terminate, wait_until_healthy
+from tests.harness import REPO
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
 from tests.kube.kubelet import PodReadiness
+from tests.processes import free_port, terminate, wait_until_healthy
 
 CHART = REPO / "helm" / "openrouter-oauth"
 RELEASE = "oauth"

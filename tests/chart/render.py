@@ -18,6 +18,9 @@ CHART = REPO / "helm" / "openrouter-oauth"
 NAMESPACE = "oauth"
 FULLNAME = "rel-openrouter-oauth"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+# No image is published, so every install names one (the chart requires it).
+REPOSITORY = "registry.example.com/openrouter-oauth-provider"
+IMAGE = ("--set", f"image.repository={REPOSITORY}")
 
 VALUE_SETS: dict[str, list[str]] = {
     "defaults": [],
@@ -150,7 +153,7 @@ def helm(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
 
 
 def template(tmp: Path, *values: str, include_crds: bool = True) -> str:
-    args = ["template", "rel", str(CHART), "--namespace", NAMESPACE]
+    args = ["template", "rel", str(CHART), "--namespace", NAMESPACE, *IMAGE]
     result = helm(*args, *(["--include-crds"] if include_crds else []), *values, tmp=tmp)
     assert result.returncode == 0, result.stderr
     return result.stdout

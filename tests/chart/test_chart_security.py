@@ -20,7 +20,9 @@ from tests.chart.render import (
     CHART,
     DIGEST,
     FULLNAME,
+    IMAGE,
     NAMESPACE,
+    REPOSITORY,
     VALUE_SETS,
     all_of_kind,
     by_kind,
@@ -318,6 +320,7 @@ def test_external_etcd_with_egress_policies_must_say_where_etcd_is(tmp_path):
         "template",
         "rel",
         str(CHART),
+        *IMAGE,
         *VALUE_SETS["external-etcd"],
         "--set",
         "networkPolicy.egress.enabled=true",
@@ -344,14 +347,13 @@ def test_image_digest_pins_every_image():
         d["metadata"]["name"]: [c["image"] for c in containers(d)]
         for d in workloads(rendered("hardened"))
     }
-    repository = VALUES["image"]["repository"]
     assert images == {
-        FULLNAME: [f"{repository}@{DIGEST}"],
-        f"{FULLNAME}-operator": [f"{repository}@{DIGEST}"],
+        FULLNAME: [f"{REPOSITORY}@{DIGEST}"],
+        f"{FULLNAME}-operator": [f"{REPOSITORY}@{DIGEST}"],
         f"{FULLNAME}-etcd": [f"{VALUES['etcd']['image']['repository']}@{DIGEST}"],
     }
     default_images = {c["image"] for d in workloads(rendered("defaults")) for c in containers(d)}
-    assert f"{repository}:0.1.0" in default_images
+    assert f"{REPOSITORY}:0.1.0" in default_images
 
 
 def test_security_contexts_come_from_the_values_for_every_workload():
@@ -418,7 +420,7 @@ def test_operator_pod_has_its_own_scheduling_values():
     ],
 )
 def test_schema_refuses_bad_new_values(tmp_path, values, message):
-    result = helm("template", "rel", str(CHART), *values, tmp=tmp_path)
+    result = helm("template", "rel", str(CHART), *IMAGE, *values, tmp=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.harness import REPO
+from tests.processes import free_port, wait_until_healthy
 
 BASE = "localhost/openrouter-oauth-base:bookworm"
 IMAGE = "localhost/openrouter-oauth-provider:test"

@@ -29,6 +29,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openrouter_oauth.pages import DEMO_URL
+from openrouter_oauth.settings import PROJECT_URL
+from tests.docs.test_links import anchors
 from tests.docs.readme import (
     README,
     SHELL_LANGUAGES,
@@ -39,7 +42,8 @@ from tests.docs.readme import (
     only,
     shell_blocks,
 )
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.harness import REPO
+from tests.processes import free_port, wait_until_healthy
 
 KNOWN_MARKERS = {"run", "serve", "ci", "untested-here"}
 RUN_TIMEOUT = 600  # seconds: a block may create .venv first (pip, from PyPI)
@@ -102,6 +106,12 @@ def test_the_extraction_sees_markers_indented_blocks_and_missing_markers():
         ("untested-here", "needs a cluster somewhere", "kubectl get\n"),
         ("", "", "bare\n"),
     ]
+
+
+def test_the_landing_pages_links_lead_into_this_readme():
+    """The root page links the docs (by default this README) and the demo's section."""
+    project, _, section = DEMO_URL.partition("#")
+    assert project == PROJECT_URL and section in anchors(README)
 
 
 # -- JSON blocks --------------------------------------------------------------------------

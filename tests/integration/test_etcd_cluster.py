@@ -22,7 +22,8 @@ from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.etcd import EtcdStore
 from tests.certs import CertificateAuthority
 from tests.cluster import WORKERS, EtcdCluster, Load, cluster, under_load
-from tests.harness import EtcdServer, EtcdTls, Service, free_port, service_env
+from tests.harness import EtcdServer, EtcdTls, Service, service_env
+from tests.processes import free_port
 from tests.waiting import eventually
 
 TIMEOUT = 2.0  # ETCD_TIMEOUT_SECONDS's default: what production runs with

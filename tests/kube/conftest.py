@@ -27,9 +27,11 @@ from openrouter_oauth_operator.reconcile import (
     config_secret_name,
     read_config,
 )
-from tests.harness import REPO, free_port, terminate, wait_until_healthy
+from tests.chart.render import IMAGE
+from tests.harness import REPO
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
 from tests.kube.kubelet import PodReadiness
+from tests.processes import free_port, terminate, wait_until_healthy
 
 CHART = REPO / "helm" / "openrouter-oauth"
 RELEASE = "oauth"
@@ -91,7 +93,7 @@ def leftovers(admin: Cli, namespace: str) -> set[str]:
 @pytest.fixture
 def installed(admin: Cli, namespace: str) -> str:
     """The chart installed as docs/deploy.md says, in this test's namespace; returns it."""
-    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace)
+    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE)
     return namespace
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from tests.chart.render import REPOSITORY
 from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, leftovers, provider
 from tests.kube.controlplane import Cli, wait_for
 
@@ -65,7 +66,7 @@ def test_upgrade_with_a_changed_value_rolls_the_deployment(admin: Cli, installed
     template = admin.get(namespace, "replicaset", new)
     assert template is not None
     images = [c["image"] for c in template["spec"]["template"]["spec"]["containers"]]
-    assert images == ["ghcr.io/openrouter-oauth/openrouter-oauth-provider:0.2.0"]
+    assert images == [f"{REPOSITORY}:0.2.0"]
     assert owned_by(template, "Deployment") == DEPLOYMENT
 
 

@@ -37,11 +37,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* repository@digest when a digest is set (the tag is then ignored), else repository:tag. */}}
+{{/* No image is published: the installer builds and pushes one, and names it. */}}
 {{- define "openrouter-oauth.image" -}}
+{{- $repository := required "image.repository is required: no image is published; build it from the Containerfile, push it to a registry your cluster pulls from, and --set image.repository=<registry>/openrouter-oauth-provider (README: Deploy on Kubernetes)" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
 

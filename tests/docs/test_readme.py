@@ -31,7 +31,6 @@ import pytest
 
 from openrouter_oauth.pages import DEMO_URL
 from openrouter_oauth.settings import PROJECT_URL
-from tests.docs.test_links import anchors
 from tests.docs.readme import (
     README,
     SHELL_LANGUAGES,
@@ -42,6 +41,7 @@ from tests.docs.readme import (
     only,
     shell_blocks,
 )
+from tests.docs.test_links import anchors
 from tests.harness import REPO
 from tests.processes import free_port, wait_until_healthy
 

@@ -23,15 +23,16 @@ HEADING = re.compile(r"^#{1,6} +(.*?)\s*#*\s*$")
 EXTERNAL = ("http://", "https://", "mailto:")
 
 
-def prose(text: str) -> list[str]:
-    """The lines outside fenced code blocks, with `code spans` removed."""
+def prose(text: str, *, code_spans: bool = False) -> list[str]:
+    """The lines outside fenced code blocks, with `code spans` removed unless asked for
+    (a heading's anchor includes their text)."""
     lines, fenced = [], False
     for line in text.splitlines():
         if FENCE.match(line):  # an opening or a closing fence
             fenced = not fenced
             continue
         if not fenced:
-            lines.append(re.sub(r"`[^`]*`", "", line))
+            lines.append(line if code_spans else re.sub(r"`[^`]*`", "", line))
     return lines
 
 
@@ -45,7 +46,7 @@ def slug(heading: str) -> str:
 def anchors(path: Path) -> set[str]:
     found: set[str] = set()
     seen: Counter[str] = Counter()
-    for line in prose(path.read_text()):
+    for line in prose(path.read_text(), code_spans=True):
         heading = HEADING.match(line)
         if heading:
             base = slug(heading[1])

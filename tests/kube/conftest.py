@@ -54,14 +54,23 @@ def admin(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     return Cli(control_plane.binaries, control_plane.admin_kubeconfig, home)
 
 
-@pytest.fixture
-def namespace(admin: Cli) -> Iterator[str]:
+@contextlib.contextmanager
+def fresh_namespace(admin: Cli, *labels: str) -> Iterator[str]:
+    """A namespace of its own, with the given key=value labels, deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     admin.kubectl("create", "namespace", name)
+    if labels:
+        admin.kubectl("label", "namespace", name, *labels)
     yield name
     release_providers(admin, name)
     # Not waited for: the namespace controller empties it in the background.
     admin.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(admin: Cli) -> Iterator[str]:
+    with fresh_namespace(admin) as name:
+        yield name
 
 
 def release_providers(admin: Cli, namespace: str) -> None:

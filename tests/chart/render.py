@@ -46,6 +46,19 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "ingress.tls[0].hosts[0]=auth.example.com",
     ],
+    # The Gateway API's HTTPRoute, attached to a Gateway in another namespace.
+    "gateway": [
+        "--set",
+        "gateway.enabled=true",
+        "--set",
+        "gateway.parentRefs[0].name=public",
+        "--set",
+        "gateway.parentRefs[0].namespace=gateway-system",
+        "--set",
+        "gateway.parentRefs[0].sectionName=https",
+        "--set",
+        "gateway.hostnames[0]=auth.example.com",
+    ],
     "hpa": ["--set", "autoscaling.enabled=true", "--set", "workers=2"],
     "provider": [
         "--set",
@@ -55,7 +68,7 @@ VALUE_SETS: dict[str, list[str]] = {
     ],
     "no-operator": ["--set", "operator.enabled=false", "--set", "config.existingSecret=mine"],
     # Everything a security-minded install turns on: digests, egress policies, a
-    # ServiceMonitor, introspection credentials, the public ingress.
+    # ServiceMonitor, introspection credentials, the public routes (HTTPRoute and Ingress).
     "hardened": [
         "--set",
         f"image.digest={DIGEST}",
@@ -81,6 +94,12 @@ VALUE_SETS: dict[str, list[str]] = {
         "ingress.tls[0].secretName=auth-tls",
         "--set",
         "ingress.tls[0].hosts[0]=auth.example.com",
+        "--set",
+        "gateway.enabled=true",
+        "--set",
+        "gateway.parentRefs[0].name=public",
+        "--set",
+        "gateway.hostnames[0]=auth.example.com",
     ],
     "external-etcd-egress": [
         "--set",

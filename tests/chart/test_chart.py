@@ -29,10 +29,12 @@ from tests.harness import REPO
 
 KUBERNETES_VERSION = "1.33.0"
 # Custom resources of other projects, checked for their shape by the tests that render them.
-FOREIGN_KINDS = {"ServiceMonitor"}
+FOREIGN_KINDS = {"ServiceMonitor", "HTTPRoute"}
 
 
-@pytest.mark.parametrize("name", ["defaults", "provider", "hardened", "external-etcd-egress"])
+@pytest.mark.parametrize(
+    "name", ["defaults", "provider", "hardened", "external-etcd-egress", "gateway"]
+)
 def test_lint_strict(tmp_path, name):
     result = helm("lint", "--strict", str(CHART), *IMAGE, *VALUE_SETS[name], tmp=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

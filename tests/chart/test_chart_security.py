@@ -70,7 +70,7 @@ def test_metrics_are_served_on_their_own_port_which_no_public_path_reaches():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": 8000, "metrics": 9464}
     assert env_of(container)["METRICS_PORT"]["value"] == "9464"
-    # The main Service, the one the Ingress routes to, carries http only.
+    # The main Service, the one the HTTPRoute and the Ingress route to, carries http only.
     main = by_kind(docs, "Service", FULLNAME)
     assert [(p["name"], p["targetPort"]) for p in main["spec"]["ports"]] == [("http", "http")]
     ingress = by_kind(docs, "Ingress")
@@ -80,6 +80,9 @@ def test_metrics_are_served_on_their_own_port_which_no_public_path_reaches():
         for path in rule["http"]["paths"]
     ]
     assert backends == [{"name": FULLNAME, "port": {"name": "http"}}]
+    route = by_kind(docs, "HTTPRoute")
+    refs = [ref for rule in route["spec"]["rules"] for ref in rule["backendRefs"]]
+    assert refs == [{"name": FULLNAME, "port": main["spec"]["ports"][0]["port"]}]
     # Only the separate metrics Service reaches the metrics port, and the ServiceMonitor
     # scrapes exactly that Service's port.
     for service in all_of_kind(docs, "Service"):

@@ -56,14 +56,45 @@ def admin(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     return Cli(control_plane.binaries, control_plane.admin_kubeconfig, home)
 
 
-@pytest.fixture
-def namespace(admin: Cli) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def gateway_api(admin: Cli) -> str:
+    """The Gateway API's standard-channel CRDs, installed once; returns their bundle version.
+
+    They come from the sigs.k8s.io/gateway-api Go module (scripts/gateway-api-crds), as a
+    cluster's gateway controller would install them. Applied server-side: the HTTPRoute
+    CRD is too large for the annotation a client-side apply keeps.
+    """
+    made = subprocess.run(
+        [str(REPO / "scripts" / "gateway-api-crds")], capture_output=True, text=True, timeout=600
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"scripts/gateway-api-crds failed:\n{made.stderr[-4000:]}")
+    folder = Path(made.stdout.strip().splitlines()[-1])
+    admin.kubectl("apply", "--server-side", "-f", str(folder))
+    admin.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/httproutes.gateway.networking.k8s.io",
+    )  # fmt: skip
+    return folder.name
+
+
+@contextlib.contextmanager
+def fresh_namespace(admin: Cli, *labels: str) -> Iterator[str]:
+    """A namespace of its own, with the given key=value labels, deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     admin.kubectl("create", "namespace", name)
+    if labels:
+        admin.kubectl("label", "namespace", name, *labels)
     yield name
     release_providers(admin, name)
     # Not waited for: the namespace controller empties it in the background.
     admin.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(admin: Cli) -> Iterator[str]:
+    with fresh_namespace(admin) as name:
+        yield name
 
 
 def release_providers(admin: Cli, namespace: str) -> None:

@@ -94,6 +94,7 @@ def serves(admin: Cli, name: str, *, previous: bool = True) -> Config:
 
 def test_deploy_commands_as_written(
     admin: Cli,
+    gateway_api: str,
     readme_namespace: str,
     start_operator: Callable[..., Operator],
     kubelet: Callable[[str], PodReadiness],
@@ -103,6 +104,13 @@ def test_deploy_commands_as_written(
     assert install.startswith("helm install oauth ./helm/openrouter-oauth --namespace oauth")
     notes = run(admin, install)
     assert f"Issuer URL: {ISSUER}" in notes
+    # The Gateway API's way, as the README shows first: a route on the user's Gateway.
+    route = admin.get(NAMESPACE, "httproute.gateway.networking.k8s.io", DEPLOYMENT)
+    assert route is not None
+    assert route["spec"]["hostnames"] == ["auth.example.com"]
+    assert [(p["namespace"], p["name"]) for p in route["spec"]["parentRefs"]] == [
+        ("gateway-system", "public")
+    ]
     pods = kubelet(NAMESPACE).start()  # in a cluster the service's pods would now run
 
     start_operator(NAMESPACE, service_account_user(admin, NAMESPACE, OPERATOR_ACCOUNT))

@@ -117,3 +117,18 @@ app.kubernetes.io/component: {{ .component }}
     - {port: 53, protocol: UDP}
     - {port: 53, protocol: TCP}
 {{- end }}
+
+{{/* The path prefixes the Ingress and the HTTPRoute route to the Service's http port, as a
+     JSON list. Everything the http port serves is public (the OAuth endpoints, metadata,
+     /me, /introspect, the health checks); /metrics is served only on its own port, which no
+     route reaches (see metrics in values.yaml). */}}
+{{- define "openrouter-oauth.publicPathPrefixes" -}}["/"]{{- end }}
+
+{{/* The public host: the first gateway hostname with the Gateway API, else the Ingress host. */}}
+{{- define "openrouter-oauth.publicHost" -}}
+{{- if and .Values.gateway.enabled .Values.gateway.hostnames }}
+{{- first .Values.gateway.hostnames }}
+{{- else }}
+{{- .Values.ingress.host }}
+{{- end }}
+{{- end }}

@@ -1,5 +1,6 @@
 """ACCESS_TOKENS=openrouter-key (the default) advertises exactly what it did before bound
-mode existed: the documents below are frozen byte for byte."""
+mode existed: the documents below are frozen byte for byte. (A deliberate change to the
+default mode's document updates them, and says so in the changelog.)"""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ PLAIN = (
     'ed": ["code"], "response_modes_supported": ["query"], "grant_types_supported": ["authori'
     'zation_code"], "code_challenge_methods_supported": ["S256"], "token_endpoint_auth_method'
     's_supported": ["none"], "client_id_metadata_document_supported": true, "authorization_re'
-    'sponse_iss_parameter_supported": true, "service_documentation": "https://openrouter.ai/d'
-    'ocs/use-cases/oauth-pkce"}'
+    'sponse_iss_parameter_supported": true, "service_documentation": "https://github.com/open'
+    'router-oauth/openrouter-oauth-provider#readme"}'
 )
 WITH_INTROSPECTION = PLAIN[:-1] + (
     ', "introspection_endpoint": "http://127.0.0.1:8000/introspect", '

@@ -60,8 +60,10 @@ def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installe
     assert laptop["spec"]["dropPreviousSecrets"] is False
 
     table = admin.kubectl("-n", namespace, "get", "oap", "-o", "wide").stdout.splitlines()
-    # REASON and ROTATION are priority-1 columns: only -o wide shows them.
-    assert table[0].split() == ["NAME", "ISSUER", "READY", "REASON", "ROTATION", "AGE"]
+    # REASON, ROTATION and TOKENS are priority-1 columns: only -o wide shows them.
+    assert table[0].split() == [
+        "NAME", "ISSUER", "READY", "REASON", "ROTATION", "TOKENS", "AGE",
+    ]  # fmt: skip
     # The status subresource is written the way the operator writes it, then printed.
     status = {
         "status": {
@@ -76,6 +78,7 @@ def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installe
     )  # fmt: skip
     rows = admin.kubectl("-n", namespace, "get", "oauthprovider", "-o", "wide").stdout
     public = next(line.split() for line in rows.splitlines() if line.startswith("public"))
-    assert public[:5] == [
+    assert public[:6] == [
         "public", "https://auth.example.com/mcp", "True", "RotationAccepting", "Accepting",
+        "openrouterKey",
     ]  # fmt: skip

@@ -25,6 +25,7 @@ from .errors import (
     RequestTooLarge,
     ServerError,
     TemporarilyUnavailable,
+    UnauthenticatedCaller,
 )
 from .grants import Grants
 from .keycache import KeyInfoCache
@@ -235,7 +236,9 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         if request.method == "OPTIONS" and _is_cors_path(request.path):
             return empty(status=204, headers=_PREFLIGHT)
         endpoint = _RATE_LIMITED.get(route_name(request))
-        return rate_limited(request, endpoint) if endpoint else None
+        if endpoint is None or _known_resource_server(request):
+            return None
+        return rate_limited(request, endpoint)
 
     @app.on_response
     async def finish(request: Request, response: HTTPResponse) -> None:
@@ -248,6 +251,21 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         _record(request, response)
 
     return app
+
+
+def _known_resource_server(request: Request) -> bool:
+    """A declared resource server (HTTP Basic with its RESOURCE_SERVERS credentials): a
+    known caller, held to no per-address limit, as at /introspect. Its token exchanges
+    come from one address for all its users."""
+    callers = request.app.ctx.resource_server_callers
+    header = request.headers.get("authorization", "")
+    if not callers or not header:
+        return False
+    try:
+        introspection.authenticate(callers, introspection.presented_credentials(header, {}))
+    except UnauthenticatedCaller:
+        return False
+    return True
 
 
 async def _check_store(store: Store, settings: Settings) -> None:

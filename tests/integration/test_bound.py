@@ -24,20 +24,21 @@ EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
+BOUND_SETTINGS = {
+    "ACCESS_TOKENS": "bound",
+    "RESOURCE_SERVERS": json.dumps([A, B]),
+    "INTROSPECTION_CREDENTIALS": f"{PLAIN[0]}:{PLAIN[1]}",
+    "ACCESS_TOKEN_SECONDS": "300",
+    "RATE_LIMITS": "off",
+}
+
+
 def bound_env(fake: FakeOpenRouter, port: int, etcd: str, **extra: str) -> dict[str, str]:
     return service_env(
         openrouter=fake.base_url,
         port=port,
         etcd=etcd,
-        **{
-            "ETCD_PREFIX": f"/bound{port}/",
-            "ACCESS_TOKENS": "bound",
-            "RESOURCE_SERVERS": json.dumps([A, B]),
-            "INTROSPECTION_CREDENTIALS": f"{PLAIN[0]}:{PLAIN[1]}",
-            "ACCESS_TOKEN_SECONDS": "300",
-            "RATE_LIMITS": "off",
-            **extra,
-        },
+        **{"ETCD_PREFIX": f"/bound{port}/", **BOUND_SETTINGS, **extra},
     )
 
 
@@ -345,3 +346,24 @@ async def test_a_revocation_is_seen_by_every_replica_at_once(replicas):
             refused = await exchange(http, replica, pair["access_token"])
             assert refused.json()["error"] == "invalid_grant"
             assert await introspect(http, replica, pair["access_token"]) == {"active": False}
+
+
+async def test_an_unknown_grant_type_names_the_three_supported(http, bound):
+    response = await http.post(f"{bound.url}/token", data={"grant_type": "password"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "unsupported_grant_type"
+    assert "refresh_token" in body["error_description"] and EXCHANGE in body["error_description"]
+
+
+async def test_resource_servers_are_not_held_to_the_per_address_token_limit(start_service):
+    """token=2/min from one address: clients are held to it, a declared resource server
+    exchanging for all its users is not (as introspection callers are not)."""
+    limited = start_service(**{**BOUND_SETTINGS, "RATE_LIMITS": "token=2/min"})
+    async with httpx.AsyncClient(timeout=20) as http:
+        _, response = await login(http, limited)  # one /token: within the limit
+        access = response.json()["access_token"]
+        answers = [await exchange(http, limited, access) for _ in range(5)]
+        assert {a.status_code for a in answers} == {200}
+        wrong = [await exchange(http, limited, access, auth=(A["id"], "x" * 40)) for _ in range(3)]
+        assert 429 in {a.status_code for a in wrong}

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow, introspection
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, UnsupportedGrantType
 from ..limits import MAX_TOKEN_LENGTH
 from .forms import form_params, is_form
 from .responses import oauth_json
@@ -39,11 +39,15 @@ def token_params(request: Request) -> Mapping[str, Sequence[str]]:
 async def token(request: Request) -> HTTPResponse:
     params = token_params(request)
     if request.app.ctx.settings.bound:
-        grant_type = flow.single_or_none(params, "grant_type")
+        grant_type = flow.single(params, "grant_type", required=True)
         if grant_type == REFRESH_GRANT:
             return await _refresh(request, params)
         if grant_type == TOKEN_EXCHANGE_GRANT:
             return await _exchange(request, params)
+        if grant_type != flow.GRANT_TYPE:
+            raise UnsupportedGrantType(
+                f"supported grant types: {flow.GRANT_TYPE}, {REFRESH_GRANT}, {TOKEN_EXCHANGE_GRANT}"
+            )
     token_request = flow.token_request(params)
     request.ctx.client_id = token_request.client_id
     return oauth_json(await request.app.ctx.authorization.redeem(token_request))

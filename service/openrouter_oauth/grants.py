@@ -41,14 +41,13 @@ from .errors import InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget
 from .flow import GRANTED_SCOPE
 from .metrics import GRANT_EVENTS
 from .records import BOUND_GRANT, BoundGrant
-from .resources import ResourceServer, canonical_resource
+from .resources import ACCESS_TOKEN_TYPE, ResourceServer, canonical_resource
 from .sealing import Sealer, SealError
 from .settings import Settings
 from .state import Sealed, StateStore
 
 ACCESS_PURPOSE = "access"
 REFRESH_PURPOSE = "refresh"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a name
 # How long the refresh token just replaced is taken for a concurrent loser, not a replay.
 REUSE_GRACE_SECONDS = 30.0
 

@@ -55,7 +55,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "pip install 'openrouter-oauth-provider[mcp]'"
     ) from exc
 
-from .resources import canonical_resource
+from .resources import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, canonical_resource
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,8 +79,6 @@ SCOPE = "openrouter"
 _MAX_TOKEN_LENGTH = 512
 # Bound mode: the authorization server's own tokens carry the client_id, sealed.
 _MAX_BOUND_TOKEN_LENGTH = 8 * 1024
-_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a name
-_ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a name
 
 
 class IntrospectionUnavailable(RuntimeError):
@@ -322,9 +320,9 @@ class OpenRouterKeyVerifier:
     async def _exchange(self, token: str, digest: bytes) -> str | None:
         """RFC 8693 at the token endpoint; None when the token is refused (its grant ended)."""
         form = {
-            "grant_type": _TOKEN_EXCHANGE,
+            "grant_type": TOKEN_EXCHANGE_GRANT,
             "subject_token": token,
-            "subject_token_type": _ACCESS_TOKEN_TYPE,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
         }
         response = await self._post(self.token_url, form)
         if response.status_code == 400 and _error_code(response) == "invalid_grant":

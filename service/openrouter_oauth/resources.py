@@ -15,6 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import InvalidTarget
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# RFC 8693 names, shared by the token endpoint and the resource servers' verifier.
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a name
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a name
 
 
 def canonical_resource(uri: str) -> str:

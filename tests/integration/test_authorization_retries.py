@@ -20,8 +20,8 @@ from openrouter_oauth import flow, pkce
 from openrouter_oauth.authorization import AuthorizationService, Redirect
 from openrouter_oauth.clients import ClientResolver
 from openrouter_oauth.errors import AlreadyAnswered, InvalidGrant, TemporarilyUnavailable
-from openrouter_oauth.grants import ACCESS_TOKEN_TYPE, Grants
-from openrouter_oauth.resources import ResourceServer
+from openrouter_oauth.grants import Grants
+from openrouter_oauth.resources import ACCESS_TOKEN_TYPE, ResourceServer
 from openrouter_oauth.sealing import Sealer
 from openrouter_oauth.settings import load_settings
 from openrouter_oauth.state import StateStore

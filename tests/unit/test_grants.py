@@ -6,7 +6,7 @@ import pytest
 
 from openrouter_oauth.errors import InvalidGrant
 from openrouter_oauth.grants import REUSE_GRACE_SECONDS, Grants
-from openrouter_oauth.resources import ResourceServer
+from openrouter_oauth.resources import ACCESS_TOKEN_TYPE, ResourceServer
 from openrouter_oauth.sealing import Sealer
 from openrouter_oauth.settings import load_settings
 from openrouter_oauth.state import StateStore
@@ -57,7 +57,7 @@ async def test_a_replay_after_the_grace_window_ends_the_grant(clock, store):
     with pytest.raises(InvalidGrant):
         await service.refresh("client", second["refresh_token"], None)
     with pytest.raises(InvalidGrant):
-        await service.exchange(SERVER, second["access_token"], _ACCESS_TYPE)
+        await service.exchange(SERVER, second["access_token"], ACCESS_TOKEN_TYPE)
     assert await service.resume("code-1") is None
 
 
@@ -99,10 +99,12 @@ async def test_tokens_and_grants_survive_a_secret_rotation_and_are_resealed(cloc
     before = grants(clock, store, secret=OLD)
     pair = await before.start("code-5", KEY, "client", SERVER.resource)
     after = grants(clock, store, secret=NEW, previous=(OLD,))
-    assert (await after.exchange(SERVER, pair["access_token"], _ACCESS_TYPE))["access_token"] == KEY
+    assert (await after.exchange(SERVER, pair["access_token"], ACCESS_TOKEN_TYPE))[
+        "access_token"
+    ] == KEY
     renewed = await after.refresh("client", pair["refresh_token"], None)
     retired = grants(clock, store, secret=NEW)  # the old secret is gone now
-    exchanged = await retired.exchange(SERVER, renewed["access_token"], _ACCESS_TYPE)
+    exchanged = await retired.exchange(SERVER, renewed["access_token"], ACCESS_TOKEN_TYPE)
     assert exchanged["access_token"] == KEY
 
 
@@ -110,6 +112,3 @@ async def test_tokens_never_contain_the_key(clock, store):
     pair = await grants(clock, store).start("code-6", KEY, "client", SERVER.resource)
     sealed = " ".join(str(v) for v in pair.values())
     assert KEY not in sealed and "k" * 16 not in sealed
-
-
-_ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"

@@ -12,8 +12,9 @@ from sanic import Blueprint, HTTPResponse, Request, json
 
 from ..flow import GRANTED_SCOPE
 from ..introspection import AUTH_METHODS
+from ..resources import TOKEN_EXCHANGE_GRANT
 from ..settings import Settings
-from .token import REFRESH_GRANT, TOKEN_EXCHANGE_GRANT
+from .token import REFRESH_GRANT
 
 SCOPES = [GRANTED_SCOPE]
 _CACHE = {"Cache-Control": "public, max-age=300"}

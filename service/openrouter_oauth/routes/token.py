@@ -14,13 +14,13 @@ from sanic import Blueprint, HTTPResponse, Request
 from .. import flow, introspection
 from ..errors import InvalidRequest, UnsupportedGrantType
 from ..limits import MAX_TOKEN_LENGTH
+from ..resources import TOKEN_EXCHANGE_GRANT
 from .forms import form_params, is_form
 from .responses import oauth_json
 
 bp = Blueprint("token")
 
 REFRESH_GRANT = "refresh_token"
-TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a name
 
 
 def token_params(request: Request) -> Mapping[str, Sequence[str]]:

@@ -121,10 +121,15 @@ def leftovers(admin: Cli, namespace: str) -> set[str]:
     return short - AMBIENT
 
 
+def install_chart(admin: Cli, namespace: str, *values: str) -> subprocess.CompletedProcess[str]:
+    """helm install as docs/deploy.md says (with an image, which has no default)."""
+    return admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE, *values)
+
+
 @pytest.fixture
 def installed(admin: Cli, namespace: str) -> str:
     """The chart installed as docs/deploy.md says, in this test's namespace; returns it."""
-    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE)
+    install_chart(admin, namespace)
     return namespace
 
 

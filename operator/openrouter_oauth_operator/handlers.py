@@ -33,14 +33,14 @@ async def _state_secret(kube: Kube, body: kopf.Body, spec: rc.ProviderSpec) -> s
     namespace = body.metadata.namespace
     if spec.secret_name is not None:
         found = await kube.get(secrets_path(namespace, spec.secret_name))
-        return rc.secret_value(found, spec.secret_name, spec.secret_key)
+        return rc.referenced_secret_value(found, spec.secret_name, spec.secret_key)
     name = rc.generated_secret_name(body.metadata.name)
     existing = await kube.get(secrets_path(namespace, name))
     if existing is None:
         existing = rc.secret_object(name, {"secret": secrets.token_urlsafe(48)}, {}, LABELS)
         kopf.adopt(existing, owner=body)
         await kube.create(secrets_path(namespace), existing)
-    return rc.secret_value(existing, name, "secret")
+    return rc.generated_secret_value(existing, name, body.metadata.uid)
 
 
 async def _write_config(
@@ -93,9 +93,10 @@ async def _deployment(
             "DeploymentNotFound", f"Deployment {spec.deployment} does not exist"
         )
     other = rc.claim_conflict(deployment, provider_id(namespace, name))
-    if other is not None and await kube.get(provider_path(*other.split("/", 1))) is not None:
+    if other is not None and await kube.get(provider_path(*other)) is not None:
         raise rc.InvalidProvider(
-            "DeploymentClaimed", f"Deployment {spec.deployment} is configured by {other}"
+            "DeploymentClaimed",
+            f"Deployment {spec.deployment} is configured by {provider_id(*other)}",
         )
     return deployment
 
@@ -110,8 +111,9 @@ async def reconcile_provider(kube: Kube, config: OperatorConfig, body: kopf.Body
     namespace, name = body.metadata.namespace, body.metadata.name
     spec = rc.parse_spec(body.spec, config.default_deployment)
     deployment = await _deployment(kube, namespace, name, spec)
-    secret = await _state_secret(kube, body, spec)
     current_obj = await kube.get(secrets_path(namespace, spec.config_secret))
+    rc.check_config_owner(current_obj, spec.config_secret, body.metadata.uid)
+    secret = await _state_secret(kube, body, spec)
     current = rc.read_config(current_obj)
     rollout = rc.rollout_status(deployment, current.checksum() if current else None)
     step = rc.plan(spec, secret, current, rollout, time.time())
@@ -205,17 +207,14 @@ async def release_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     try:
         deployment = await kube.get(deployment_path(namespace, spec.deployment))
-        if deployment is not None and rc.claim_conflict(deployment, "") == provider_id(
-            namespace, name
-        ):
+        if deployment is not None and rc.claimed_by(deployment) == (namespace, name):
             await kube.merge_patch(
                 deployment_path(namespace, spec.deployment),
                 {"metadata": {"annotations": {rc.PROVIDER_ANNOTATION: None}}},
             )
         for secret in (spec.config_secret, rc.generated_secret_name(name)):
             existing = await kube.get(secrets_path(namespace, secret))
-            owners = (existing or {}).get("metadata", {}).get("ownerReferences") or []
-            if any(o.get("uid") == body.metadata.uid for o in owners):
+            if rc.owned_by(existing, body.metadata.uid):
                 await kube.delete(secrets_path(namespace, secret))
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None

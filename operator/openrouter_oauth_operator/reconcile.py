@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
 PROVIDER_ANNOTATION = f"{GROUP}/provider"
 RETIRED_ANNOTATION = f"{GROUP}/previous-secrets-retire-at"
 ROTATION_ANNOTATION = f"{GROUP}/rotation"
+# A Secret named in spec.secretRef must carry this label with the value "true": creating an
+# OAuthProvider must not let anyone have the operator copy any Secret of the namespace.
+STATE_SECRET_LABEL = f"{GROUP}/state-secret"
 
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 MIN_RETENTION_SECONDS = 600  # the service's state lifetime: logins in flight must survive
@@ -62,8 +66,45 @@ class ProviderSpec:
         return config_secret_name(self.deployment)
 
 
+CONFIG_SUFFIX = "-oauth-config"
+MAX_NAME = 253
+MAX_DEPLOYMENT_NAME = MAX_NAME - len(CONFIG_SUFFIX)  # the config Secret's name must fit too
+
+# What the API server accepts as an object name (RFC 1123 subdomain) and as a namespace
+# (RFC 1123 label). Names become API path segments: these forms can hold no "/" and no
+# "." or ".." segment.
+OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")  # what a Secret's data key may be
+
+
+def is_object_name(value: object, max_length: int = MAX_NAME) -> bool:
+    return (
+        isinstance(value, str) and len(value) <= max_length and bool(OBJECT_NAME.fullmatch(value))
+    )
+
+
+def _checked_name(field: str, value: object, max_length: int) -> str:
+    if not is_object_name(value, max_length):
+        raise InvalidProvider(
+            "InvalidName",
+            f"{field} must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', "
+            f"starting and ending with a letter or digit, at most {max_length} characters",
+        )
+    return str(value)
+
+
+def _checked_key(value: object) -> str:
+    if not isinstance(value, str) or len(value) > MAX_NAME or not SECRET_KEY.fullmatch(value):
+        raise InvalidProvider(
+            "InvalidName",
+            f"spec.secretRef.key must be letters, digits, '-', '_' and '.', at most {MAX_NAME}",
+        )
+    return value
+
+
 def config_secret_name(deployment: str) -> str:
-    return f"{deployment}-oauth-config"
+    return f"{deployment}{CONFIG_SUFFIX}"
 
 
 def generated_secret_name(provider: str) -> str:
@@ -85,14 +126,67 @@ def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec
             "InvalidRetention",
             f"spec.previousSecretRetentionSeconds must be at least {MIN_RETENTION_SECONDS}",
         )
+    secret_name = secret_ref.get("name")
     return ProviderSpec(
         issuer_url=issuer,
-        deployment=spec.get("deploymentName") or default_deployment,
-        secret_name=secret_ref.get("name"),
-        secret_key=secret_ref.get("key") or "secret",
+        deployment=_checked_name(
+            "spec.deploymentName",
+            spec.get("deploymentName") or default_deployment,
+            MAX_DEPLOYMENT_NAME,
+        ),
+        secret_name=None
+        if secret_name is None
+        else _checked_name("spec.secretRef.name", secret_name, MAX_NAME),
+        secret_key=_checked_key(secret_ref.get("key") or "secret"),
         retention_seconds=retention,
         drop_previous=bool(spec.get("dropPreviousSecrets", False)),
     )
+
+
+def referenced_secret_value(secret: Mapping[str, Any] | None, name: str, key: str) -> str:
+    """The state secret of the Secret ``spec.secretRef`` names: only one marked for us.
+
+    One answer for a missing and an unmarked Secret, so that whoever may create an
+    OAuthProvider cannot learn which Secrets exist.
+    """
+    labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
+    if labels.get(STATE_SECRET_LABEL) != "true":
+        raise InvalidProvider(
+            "SecretNotFound",
+            f"Secret {name} does not exist or is not labelled {STATE_SECRET_LABEL}=true "
+            f"(kubectl label secret {name} {STATE_SECRET_LABEL}=true)",
+        )
+    return secret_value(secret, name, key)
+
+
+def generated_secret_value(secret: Mapping[str, Any], name: str, owner_uid: str) -> str:
+    """The state secret the operator generated for this provider, never another Secret.
+
+    A provider's name chooses this Secret's name: a Secret of that name that this provider
+    does not own is someone else's, and is left alone.
+    """
+    if not owned_by(secret, owner_uid):
+        raise InvalidProvider(
+            "SecretNotOwned",
+            f"Secret {name} exists and was not generated for this OAuthProvider; rename the "
+            "provider, or mark that Secret and name it in spec.secretRef",
+        )
+    return secret_value(secret, name, "secret")
+
+
+def owned_by(obj: Mapping[str, Any] | None, owner_uid: str) -> bool:
+    owners = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(owner.get("uid") == owner_uid for owner in owners)
+
+
+def check_config_owner(secret: Mapping[str, Any] | None, name: str, owner_uid: str) -> None:
+    """The config Secret is written only if absent or this provider's: never anyone else's."""
+    if secret is not None and not owned_by(secret, owner_uid):
+        raise InvalidProvider(
+            "ConfigSecretNotOwned",
+            f"Secret {name} exists and was not written for this OAuthProvider; "
+            "the operator does not overwrite it",
+        )
 
 
 def secret_value(secret: Mapping[str, Any] | None, name: str, key: str) -> str:
@@ -430,11 +524,23 @@ def secret_object(
     }
 
 
-def claim_conflict(deployment: Mapping[str, Any], provider: str) -> str | None:
-    """The other provider that already configures this Deployment, if any."""
+def claimed_by(deployment: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The provider (namespace, name) that configures this Deployment, if any.
+
+    Whoever may edit the Deployment may write this annotation: one that names no possible
+    provider claims nothing, and never becomes an API path.
+    """
     annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-    owner = annotations.get(PROVIDER_ANNOTATION)
-    return owner if owner and owner != provider else None
+    namespace, _, name = str(annotations.get(PROVIDER_ANNOTATION) or "").partition("/")
+    if _LABEL.fullmatch(namespace) and len(namespace) <= 63 and is_object_name(name):
+        return namespace, name
+    return None
+
+
+def claim_conflict(deployment: Mapping[str, Any], provider: str) -> tuple[str, str] | None:
+    """The other provider that already configures this Deployment, if any."""
+    owner = claimed_by(deployment)
+    return owner if owner and "/".join(owner) != provider else None
 
 
 def deployment_patch(

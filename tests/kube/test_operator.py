@@ -18,6 +18,7 @@ from openrouter_oauth_operator.kube import _ssl_context
 from openrouter_oauth_operator.reconcile import (
     CHECKSUM_ANNOTATION,
     PROVIDER_ANNOTATION,
+    STATE_SECRET_LABEL,
     config_secret_name,
     generated_secret_name,
 )
@@ -115,10 +116,12 @@ def test_missing_secret_is_reported_then_recovered(
     assert warnings[0]["reason"] == "SecretNotFound"
     assert admin.get(namespace, "secret", CONFIG_SECRET) is None
 
-    # Created later, the Secret is picked up by the resync timer without touching the provider.
+    # Created later and labelled for the operator, the Secret is picked up by the resync
+    # timer without touching the provider.
     admin.kubectl(
         "-n", namespace, "create", "secret", "generic", "state", "--from-literal=secret=" + "k" * 40
     )
+    admin.kubectl("-n", namespace, "label", "secret", "state", f"{STATE_SECRET_LABEL}=true")
     wait_configured(admin, namespace, "byo", ISSUER)
 
 

@@ -108,7 +108,7 @@ def test_readme_commands_as_written(
     start_operator(NAMESPACE, service_account_user(admin, NAMESPACE, OPERATOR_ACCOUNT))
     apply = section("Apply a provider")
     generated, byo = blocks(apply, "yaml")
-    apply_file, get, create_secret = commands(apply)
+    apply_file, get, create_secret, label_secret = commands(apply)
     (tmp_path / "provider.yaml").write_text(generated)
     run(admin, apply_file, cwd=tmp_path)
     wait_configured(admin, NAMESPACE, "openrouter-oauth", ISSUER)
@@ -118,6 +118,7 @@ def test_readme_commands_as_written(
 
     # From the generated secret to a brought one is a rotation: two phases, two rollouts.
     run(admin, create_secret)
+    run(admin, label_secret)
     (tmp_path / "provider.yaml").write_text(byo)
     run(admin, apply_file, cwd=tmp_path)
     serves(admin, "oauth-state")

@@ -20,6 +20,7 @@ from openrouter_oauth_operator.reconcile import (
     RETIRED_ANNOTATION,
     SEALING,
     STABLE,
+    STATE_SECRET_LABEL,
     Config,
     config_secret_name,
     fingerprint,
@@ -54,7 +55,8 @@ Kubelet = Callable[[str], PodReadiness]
 
 def write_state(admin: Cli, namespace: str, value: str) -> None:
     """What a user does to rotate: a new value in the Secret the provider points to."""
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "state"}}
+    metadata = {"name": "state", "labels": {STATE_SECRET_LABEL: "true"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
     admin.apply(namespace, {**secret, "stringData": {"secret": value}})
 
 

@@ -337,7 +337,7 @@ def test_deployment_patch_claims_and_rolls_only_when_needed():
     assert patch["metadata"]["annotations"][rc.PROVIDER_ANNOTATION] == "ns/p"
     applied = {"metadata": patch["metadata"], "spec": patch["spec"]}
     assert rc.deployment_patch(applied, "ns/p", config) is None
-    assert rc.claim_conflict(applied, "ns/other") == "ns/p"
+    assert rc.claim_conflict(applied, "ns/other") == ("ns", "p")
     assert rc.claim_conflict(applied, "ns/p") is None
 
 

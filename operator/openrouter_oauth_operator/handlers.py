@@ -184,17 +184,22 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Non
         return
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None
-    reason, message = rc.ready_reason(outcome.spec, outcome.step.config)
+    ready = rc.ready_reason(outcome.spec, outcome.step.config, time.time())
+    reason, message = ready.reason, ready.message
     condition_changed = _set_status(body, patch, True, reason, message, outcome)
     for event in outcome.step.events:
-        post = kopf.warn if event.warning else kopf.info
-        post(body, reason=event.reason, message=event.message)
+        _post(body, event)
     # A timer pass right after a change handler may still see the body from before that
     # handler's status patch: the last announcement in memory keeps it from repeating.
     announced = memo.get("announced") == (reason, message)
     if not outcome.step.events and (outcome.changed or (condition_changed and not announced)):
-        kopf.info(body, reason=reason, message=message)
+        _post(body, ready)
     memo["announced"] = (reason, message)
+
+
+def _post(body: kopf.Body, event: rc.Event) -> None:
+    post = kopf.warn if event.warning else kopf.info
+    post(body, reason=event.reason, message=event.message)
 
 
 async def release_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

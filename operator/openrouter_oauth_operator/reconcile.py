@@ -41,6 +41,10 @@ STATE_SECRET_LABEL = f"{GROUP}/state-secret"
 
 DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 MIN_RETENTION_SECONDS = 600  # the service's state lifetime: logins in flight must survive
+# A Sealing phase is one rollout: far longer than a Deployment's default progress deadline
+# (600 s) means it is stuck, and the previous secret stays readable for as long as it is.
+DEFAULT_SEALING_DEADLINE_SECONDS = 3600
+MIN_SEALING_DEADLINE_SECONDS = 60
 
 
 class InvalidProvider(Exception):
@@ -60,6 +64,7 @@ class ProviderSpec:
     secret_key: str
     retention_seconds: int
     drop_previous: bool
+    sealing_deadline_seconds: int = DEFAULT_SEALING_DEADLINE_SECONDS
 
     @property
     def config_secret(self) -> str:
@@ -126,6 +131,12 @@ def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec
             "InvalidRetention",
             f"spec.previousSecretRetentionSeconds must be at least {MIN_RETENTION_SECONDS}",
         )
+    sealing_deadline = int(spec.get("sealingDeadlineSeconds", DEFAULT_SEALING_DEADLINE_SECONDS))
+    if sealing_deadline < MIN_SEALING_DEADLINE_SECONDS:
+        raise InvalidProvider(
+            "InvalidSealingDeadline",
+            f"spec.sealingDeadlineSeconds must be at least {MIN_SEALING_DEADLINE_SECONDS}",
+        )
     secret_name = secret_ref.get("name")
     return ProviderSpec(
         issuer_url=issuer,
@@ -140,6 +151,7 @@ def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec
         secret_key=_checked_key(secret_ref.get("key") or "secret"),
         retention_seconds=retention,
         drop_previous=bool(spec.get("dropPreviousSecrets", False)),
+        sealing_deadline_seconds=sealing_deadline,
     )
 
 
@@ -575,14 +587,38 @@ _PHASES = {
 }
 
 
-def ready_reason(spec: ProviderSpec, config: Config) -> tuple[str, str]:
+SEALING_DEADLINE_EXCEEDED = "SealingDeadlineExceeded"
+
+
+def ready_reason(spec: ProviderSpec, config: Config, now: float) -> Event:
     """The Ready condition's reason and message: which rotation phase, if any.
 
     The message does not carry rollout progress, so it only changes (and makes an
-    Event) when the phase does; progress is in ``status.rotation.rollout``.
+    Event) when the phase does; progress is in ``status.rotation.rollout``. A Sealing
+    phase past ``sealingDeadlineSeconds`` is a warning: until it ends, the previous
+    secret's retention has not even started.
     """
+    served = f"Deployment {spec.deployment} serves issuer {spec.issuer_url}"
+    if _sealing_overdue(spec, config, now):
+        return Event(
+            SEALING_DEADLINE_EXCEEDED,
+            f"{served}; rotating the secret, phase 2 of 2 has lasted more than "
+            f"{spec.sealing_deadline_seconds} s: the previous secret stays readable until "
+            "every replica seals with the new one (status.rotation.rollout says what is "
+            "waited for); if the previous secret leaked, set spec.dropPreviousSecrets",
+            warning=True,
+        )
     reason, suffix = _PHASES[config.phase]
-    return reason, f"Deployment {spec.deployment} serves issuer {spec.issuer_url}{suffix}"
+    return Event(reason, f"{served}{suffix}")
+
+
+def _sealing_overdue(spec: ProviderSpec, config: Config, now: float) -> bool:
+    # since is 0 in a config written by an operator before it was recorded: unknown.
+    return (
+        config.phase == SEALING
+        and config.since > 0
+        and now - config.since > spec.sealing_deadline_seconds
+    )
 
 
 def rotation_status(config: Config, rollout: str) -> dict[str, Any]:

@@ -318,8 +318,9 @@ def test_a_paused_deployment_is_not_rolled_out():
 
 def test_ready_reason_and_rotation_status_name_the_phase_and_no_secret():
     accepting = plan(B, stable(A)).config
-    reason, message = rc.ready_reason(spec(), accepting)
-    assert reason == "RotationAccepting" and "phase 1 of 2" in message
+    ready = rc.ready_reason(spec(), accepting, 1000)
+    assert ready.reason == "RotationAccepting" and "phase 1 of 2" in ready.message
+    assert not ready.warning
     status = rc.rotation_status(accepting, "1 of 3 replicas updated")
     assert status == {
         "phase": "Accepting",
@@ -327,7 +328,7 @@ def test_ready_reason_and_rotation_status_name_the_phase_and_no_secret():
         "previousSecrets": 1,
         "rollout": "1 of 3 replicas updated",
     }
-    assert rc.ready_reason(spec(), stable(A))[0] == "Configured"
+    assert rc.ready_reason(spec(), stable(A), 1000).reason == "Configured"
     assert "since" not in rc.rotation_status(stable(A), "")  # stored by an older operator
 
 
@@ -348,3 +349,30 @@ def test_condition_keeps_its_transition_time_while_status_holds():
     flipped = rc.condition(False, "SecretNotFound", "m", 3, [same], t2)
     assert same["lastTransitionTime"] == first["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     assert flipped["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+
+
+def test_a_sealing_phase_past_its_deadline_is_a_warning_that_points_to_the_emergency_drop():
+    sealing = plan(B, plan(B, stable(A)).config, DONE, now=1000).config
+    assert sealing.phase == rc.SEALING and sealing.since == 1000
+    limit = rc.DEFAULT_SEALING_DEADLINE_SECONDS
+    on_time = rc.ready_reason(spec(), sealing, 1000 + limit)
+    assert (on_time.reason, on_time.warning) == ("RotationSealing", False)
+    late = rc.ready_reason(spec(), sealing, 1000 + limit + 1)
+    assert (late.reason, late.warning) == ("SealingDeadlineExceeded", True)
+    assert "previous secret stays readable" in late.message
+    assert "spec.dropPreviousSecrets" in late.message
+    # The limit is the provider's; a deadline shorter than a minute is refused.
+    short = spec(sealingDeadlineSeconds=60)
+    assert rc.ready_reason(short, sealing, 1061).reason == "SealingDeadlineExceeded"
+    with pytest.raises(rc.InvalidProvider, match="at least 60"):
+        spec(sealingDeadlineSeconds=59)
+
+
+def test_only_sealing_has_a_deadline_and_an_unknown_start_never_passes_it():
+    far = 10**9
+    accepting = plan(B, stable(A), now=1000).config
+    assert rc.ready_reason(spec(), accepting, far).reason == "RotationAccepting"
+    assert rc.ready_reason(spec(), stable(A), far).reason == "Configured"
+    sealing = plan(B, accepting, DONE, now=1000).config
+    unknown = rc.Config(sealing.issuer_url, sealing.secret, sealing.previous, rc.SEALING)
+    assert rc.ready_reason(spec(), unknown, far).reason == "RotationSealing"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .reconcile import MAX_DEPLOYMENT_NAME, is_object_name
+from .spec import MAX_DEPLOYMENT_NAME, is_object_name
 
 
 class ConfigError(ValueError):

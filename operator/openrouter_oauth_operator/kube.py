@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import kopf
 
-from .reconcile import GROUP, PLURAL, VERSION
+from .spec import GROUP, PLURAL, VERSION
 
 
 class KubeError(Exception):

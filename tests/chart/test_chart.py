@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import (
     CHART,
     VALUE_SETS,

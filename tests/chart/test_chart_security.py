@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, config_secret_name
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import (
     CHART,
     DIGEST,

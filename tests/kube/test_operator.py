@@ -15,13 +15,12 @@ import kopf
 import pytest
 
 from openrouter_oauth_operator.kube import _ssl_context
-from openrouter_oauth_operator.reconcile import (
+from openrouter_oauth_operator.objects import (
     CHECKSUM_ANNOTATION,
     PROVIDER_ANNOTATION,
     STATE_SECRET_LABEL,
-    config_secret_name,
-    generated_secret_name,
 )
+from openrouter_oauth_operator.spec import config_secret_name, generated_secret_name
 from tests.certs import CertificateAuthority
 from tests.kube.conftest import (
     DEPLOYMENT,

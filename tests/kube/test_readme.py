@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import STABLE, Config, config_secret_name, read_config
+from openrouter_oauth_operator.rotation import STABLE, Config, read_config
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.harness import REPO
 from tests.kube.conftest import (
     DEPLOYMENT,

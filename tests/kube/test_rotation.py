@@ -13,19 +13,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from openrouter_oauth_operator.reconcile import (
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION, STATE_SECRET_LABEL
+from openrouter_oauth_operator.rotation import (
     ACCEPTING,
-    CHECKSUM_ANNOTATION,
     PENDING,
     RETIRED_ANNOTATION,
     SEALING,
     STABLE,
-    STATE_SECRET_LABEL,
     Config,
-    config_secret_name,
     fingerprint,
     read_config,
 )
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.kube.conftest import (
     DEPLOYMENT,
     OPERATOR_ACCOUNT,

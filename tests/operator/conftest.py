@@ -18,7 +18,8 @@ import yaml
 
 from openrouter_oauth_operator.config import OperatorConfig
 from openrouter_oauth_operator.handlers import build_registry
-from openrouter_oauth_operator.reconcile import GROUP, PLURAL, STATE_SECRET_LABEL, VERSION
+from openrouter_oauth_operator.objects import STATE_SECRET_LABEL
+from openrouter_oauth_operator.spec import GROUP, PLURAL, VERSION
 from tests.harness import REPO
 
 CRD = yaml.safe_load((REPO / "helm/openrouter-oauth/crds/oauthproviders.yaml").read_text())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import STATE_SECRET_LABEL
+from openrouter_oauth_operator.objects import STATE_SECRET_LABEL
 from tests.waiting import eventually
 
 from .conftest import (

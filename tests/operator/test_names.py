@@ -7,9 +7,24 @@ import base64
 import jsonschema
 import pytest
 
-from openrouter_oauth_operator import reconcile as rc
 from openrouter_oauth_operator.config import ConfigError, load_config
 from openrouter_oauth_operator.kube import KubeError, deployment_path, provider_path, secrets_path
+from openrouter_oauth_operator.objects import (
+    PROVIDER_ANNOTATION,
+    STATE_SECRET_LABEL,
+    claimed_by,
+    generated_secret_value,
+    referenced_secret_value,
+)
+from openrouter_oauth_operator.spec import (
+    MAX_DEPLOYMENT_NAME,
+    MAX_NAME,
+    OBJECT_NAME,
+    SECRET_KEY,
+    InvalidProvider,
+    ProviderSpec,
+    parse_spec,
+)
 
 from .conftest import SCHEMA
 
@@ -28,13 +43,13 @@ ESCAPING = [
 ]
 
 
-def parse(**fields) -> rc.ProviderSpec:
-    return rc.parse_spec({"issuerURL": "https://auth.example.com", **fields}, "openrouter-oauth")
+def parse(**fields) -> ProviderSpec:
+    return parse_spec({"issuerURL": "https://auth.example.com", **fields}, "openrouter-oauth")
 
 
 @pytest.mark.parametrize("name", ESCAPING)
 def test_a_secret_ref_name_that_is_no_object_name_is_refused(name):
-    with pytest.raises(rc.InvalidProvider) as caught:
+    with pytest.raises(InvalidProvider) as caught:
         parse(secretRef={"name": name})
     assert caught.value.reason == "InvalidName"
     assert "spec.secretRef.name" in caught.value.message
@@ -42,7 +57,7 @@ def test_a_secret_ref_name_that_is_no_object_name_is_refused(name):
 
 @pytest.mark.parametrize("name", [name for name in ESCAPING if name])  # "": the default
 def test_a_deployment_name_that_is_no_object_name_is_refused(name):
-    with pytest.raises(rc.InvalidProvider) as caught:
+    with pytest.raises(InvalidProvider) as caught:
         parse(deploymentName=name)
     assert caught.value.reason == "InvalidName"
     assert "spec.deploymentName" in caught.value.message
@@ -50,13 +65,13 @@ def test_a_deployment_name_that_is_no_object_name_is_refused(name):
 
 def test_a_deployment_name_leaves_room_for_its_config_secret():
     assert parse(deploymentName="a" * 240).config_secret == "a" * 240 + "-oauth-config"
-    with pytest.raises(rc.InvalidProvider, match="at most 240"):
+    with pytest.raises(InvalidProvider, match="at most 240"):
         parse(deploymentName="a" * 241)
 
 
 @pytest.mark.parametrize("key", ["../x", "a/b", "a b", "é"])
 def test_a_secret_key_a_secret_cannot_have_is_refused(key):
-    with pytest.raises(rc.InvalidProvider, match=r"spec\.secretRef\.key"):
+    with pytest.raises(InvalidProvider, match=r"spec\.secretRef\.key"):
         parse(secretRef={"name": "mine", "key": key})
 
 
@@ -83,10 +98,10 @@ def test_the_crd_and_the_operator_agree_on_names():
     """One rule in two languages: the API server's schema and the operator's parser."""
     spec = SCHEMA["properties"]["spec"]["properties"]
     for field in (spec["secretRef"]["properties"]["name"], spec["deploymentName"]):
-        assert field["pattern"] == f"^{rc.OBJECT_NAME.pattern}$"
-    assert spec["secretRef"]["properties"]["name"]["maxLength"] == rc.MAX_NAME
-    assert spec["deploymentName"]["maxLength"] == rc.MAX_DEPLOYMENT_NAME
-    assert spec["secretRef"]["properties"]["key"]["pattern"] == f"^{rc.SECRET_KEY.pattern}$"
+        assert field["pattern"] == f"^{OBJECT_NAME.pattern}$"
+    assert spec["secretRef"]["properties"]["name"]["maxLength"] == MAX_NAME
+    assert spec["deploymentName"]["maxLength"] == MAX_DEPLOYMENT_NAME
+    assert spec["secretRef"]["properties"]["key"]["pattern"] == f"^{SECRET_KEY.pattern}$"
 
 
 def test_default_deployment_setting_must_be_a_name():
@@ -114,12 +129,12 @@ def labelled(labels: dict[str, str], **data: str) -> dict:
 
 def test_a_referenced_secret_must_be_marked_and_missing_looks_the_same():
     value = "a" * 40
-    marked = labelled({rc.STATE_SECRET_LABEL: "true"}, secret=value)
-    assert rc.referenced_secret_value(marked, "s", "secret") == value
+    marked = labelled({STATE_SECRET_LABEL: "true"}, secret=value)
+    assert referenced_secret_value(marked, "s", "secret") == value
     answers = set()
-    for obj in (None, labelled({}, secret=value), labelled({rc.STATE_SECRET_LABEL: "yes"})):
-        with pytest.raises(rc.InvalidProvider) as caught:
-            rc.referenced_secret_value(obj, "s", "secret")
+    for obj in (None, labelled({}, secret=value), labelled({STATE_SECRET_LABEL: "yes"})):
+        with pytest.raises(InvalidProvider) as caught:
+            referenced_secret_value(obj, "s", "secret")
         answers.add((caught.value.reason, caught.value.message))
     assert len(answers) == 1 and answers.pop()[0] == "SecretNotFound"
 
@@ -127,9 +142,9 @@ def test_a_referenced_secret_must_be_marked_and_missing_looks_the_same():
 def test_the_generated_secret_is_read_only_when_this_provider_owns_it():
     value = "a" * 40
     owned = {**labelled({}, secret=value), "metadata": {"ownerReferences": [{"uid": "u1"}]}}
-    assert rc.generated_secret_value(owned, "p-state-secret", "u1") == value
-    with pytest.raises(rc.InvalidProvider) as caught:
-        rc.generated_secret_value(owned, "p-state-secret", "u2")
+    assert generated_secret_value(owned, "p-state-secret", "u1") == value
+    with pytest.raises(InvalidProvider) as caught:
+        generated_secret_value(owned, "p-state-secret", "u2")
     assert caught.value.reason == "SecretNotOwned"
 
 
@@ -147,5 +162,5 @@ def test_the_generated_secret_is_read_only_when_this_provider_owns_it():
     ],
 )
 def test_a_claim_names_a_provider_or_nothing(annotation, owner):
-    deployment = {"metadata": {"annotations": {rc.PROVIDER_ANNOTATION: annotation}}}
-    assert rc.claimed_by(deployment) == owner
+    deployment = {"metadata": {"annotations": {PROVIDER_ANNOTATION: annotation}}}
+    assert claimed_by(deployment) == owner

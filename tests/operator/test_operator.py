@@ -8,12 +8,9 @@ import json
 import jsonschema
 
 from openrouter_oauth_operator import handlers
-from openrouter_oauth_operator.reconcile import (
-    CHECKSUM_ANNOTATION,
-    DEFAULT_SEALING_DEADLINE_SECONDS,
-    PROVIDER_ANNOTATION,
-    ROTATION_ANNOTATION,
-)
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
+from openrouter_oauth_operator.rotation import ROTATION_ANNOTATION
+from openrouter_oauth_operator.spec import DEFAULT_SEALING_DEADLINE_SECONDS
 from tests.waiting import eventually
 
 from .conftest import (

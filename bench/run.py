@@ -31,8 +31,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import httpx
-from tests.harness import REPO, EtcdServer, free_port, wait_until_healthy
+from tests.harness import REPO, EtcdServer
 from tests.integration.flows import Grant
+from tests.processes import free_port, wait_until_healthy
 
 from openrouter_oauth import pkce
 

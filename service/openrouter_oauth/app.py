@@ -29,6 +29,7 @@ from .errors import (
 from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher, is_public_address, public_or_loopback
 from .openapi import openapi_document
+from .protocol import AddressSlots
 from .ratelimit import RateLimiter
 from .routes import (
     authorize,
@@ -153,6 +154,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     # The protocol enforces REQUEST_DEADLINE_SECONDS from the first byte; Sanic's own
     # timer (reset by every byte) then only sets how often that is checked.
     app.config.REQUEST_TIMEOUT = settings.request_deadline_seconds
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_seconds
 
     app.ctx.settings = settings
     app.ctx.sealer = Sealer(settings.secret, settings.previous_secrets, issuer=settings.issuer_url)
@@ -161,6 +163,7 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
     app.ctx.openapi = openapi_document(settings)
     app.ctx.rate_limiter = RateLimiter(settings.rate_limits)
+    app.ctx.address_slots = AddressSlots(settings.max_connections_per_address)
     app.ctx.introspection_callers = introspection.callers(settings.introspection_credentials)
 
     for module in (

@@ -33,12 +33,14 @@ from .errors import (
     AlreadyAnswered,
     ApprovalExpired,
     InvalidGrant,
+    InvalidRequest,
     NotFromThisBrowser,
     SignInLinkExpired,
     StartedInAnotherBrowser,
     TemporarilyUnavailable,
     UnknownChoice,
 )
+from .limits import MAX_TICKET_LENGTH
 from .metrics import AUTHORIZATIONS, CODES_REDEEMED
 from .records import (
     COMPLETION,
@@ -115,6 +117,10 @@ class AuthorizationService:
         sealed = self._sealer.seal(
             CONSENT_PURPOSE, ticket.to_record(), ttl=self._settings.state_ttl_seconds
         )
+        if len(sealed) > MAX_TICKET_LENGTH:  # the approval could not carry it back
+            raise InvalidRequest(
+                f"the request is too long to be approved; shorten {flow.longest_field(request)}"
+            )
         AUTHORIZATIONS.labels("started").inc()
         return Consent(client, request, sealed)
 

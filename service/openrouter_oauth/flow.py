@@ -9,6 +9,8 @@ and persists what they produce (:mod:`.records`).
 from __future__ import annotations
 
 import hmac
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -35,6 +37,11 @@ GRANT_TYPE = "authorization_code"
 GRANTED_SCOPE = "openrouter"
 
 Params = Mapping[str, Sequence[str]]
+
+# RFC 6749 Appendix A.5: state is 1*VSCHAR (printable ASCII and space).
+_VSCHAR = re.compile(r"[\x20-\x7e]+")
+# RFC 3986 §2: the characters a URI may hold (reserved, unreserved and percent signs).
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def single(
@@ -101,12 +108,15 @@ def authorization_request(
     if resource is not None:
         check_resource(resource)
     single(params, "scope")  # within the limits, though only GRANTED_SCOPE is ever granted
+    state = single(params, "state")
+    if state is not None and not _VSCHAR.fullmatch(state):
+        raise InvalidRequest("state must be printable ASCII (RFC 6749, Appendix A.5)")
     return AuthorizationRequest(
         client_id=client.client_id,
         client_name=client.name,
         redirect_uri=redirect_uri,
         code_challenge=challenge,
-        state=single(params, "state"),
+        state=state,
         resource=resource,
     )
 
@@ -114,8 +124,20 @@ def authorization_request(
 def check_resource(resource: str) -> None:
     """RFC 8707 §2: an absolute URI without a fragment."""
     parts = urlsplit(resource)
-    if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
+    if (
+        not _URI_CHARS.fullmatch(resource)
+        or not parts.scheme
+        or not parts.netloc
+        or parts.fragment
+        or "#" in resource
+    ):
         raise InvalidTarget("resource must be an absolute URI without a fragment")
+
+
+def longest_field(request: AuthorizationRequest) -> str:
+    """The parameter that takes the most room once the request is sealed."""
+    fields = ("client_id", "redirect_uri", "state", "resource")
+    return max(fields, key=lambda name: len(json.dumps(getattr(request, name) or "")))
 
 
 def client_redirect(issuer: str, redirect_uri: str, state: str | None, **params: str) -> str:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from .errors import InvalidClient
 
@@ -33,38 +34,51 @@ def callers(credentials: Sequence[tuple[str, str]]) -> tuple[Caller, ...]:
     )
 
 
+Credentials = tuple[str, str]
+
+
 def presented_credentials(
     authorization: str, form: Mapping[str, Sequence[str]]
-) -> tuple[str, str] | None:
-    """The caller's id and secret from HTTP Basic (RFC 6749 §2.3.1) or the form body."""
+) -> tuple[Credentials, ...]:
+    """The caller's id and secret from HTTP Basic or the form body: the readings to try.
+
+    RFC 6749 §2.3.1 has Basic's id and secret form-encoded before base64, so that is read
+    first. The raw reading is tried too: many clients (ours before this rule was followed
+    among them) send the secret as it is, and a secret such as ``a+b`` reads differently
+    decoded. Accepting both gives nothing away: each reading still needs the whole secret.
+    """
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            return None
+            return ()
         client_id, sep, secret = decoded.partition(":")
-        return (client_id, secret) if sep else None
+        if not sep:
+            return ()
+        unquoted = (unquote_plus(client_id), unquote_plus(secret))
+        raw = (client_id, secret)
+        return (unquoted, raw) if unquoted != raw else (raw,)
     client_id, secret = form.get("client_id") or [], form.get("client_secret") or []
     if len(client_id) == 1 and len(secret) == 1:
-        return client_id[0], secret[0]
-    return None
+        return ((client_id[0], secret[0]),)
+    return ()
 
 
-def authenticate(allowed: Sequence[Caller], presented: tuple[str, str] | None) -> Caller:
+def authenticate(allowed: Sequence[Caller], presented: Sequence[Credentials]) -> Caller:
     """The matching caller; every candidate is compared, so timing tells nothing."""
-    if presented is None:
+    if not presented:
         raise InvalidClient("introspection needs the caller's credentials")
-    client_id, secret = presented
-    digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
     found = None
-    for caller in allowed:
-        same_id = hmac.compare_digest(
-            caller.client_id.encode(), client_id.encode("utf-8", "surrogateescape")
-        )
-        same_secret = hmac.compare_digest(caller.secret_digest, digest)
-        if same_id and same_secret:
-            found = caller
+    for client_id, secret in presented:
+        digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
+        for caller in allowed:
+            same_id = hmac.compare_digest(
+                caller.client_id.encode(), client_id.encode("utf-8", "surrogateescape")
+            )
+            same_secret = hmac.compare_digest(caller.secret_digest, digest)
+            if same_id and same_secret:
+                found = caller
     if found is None:
         raise InvalidClient("the caller's credentials are not valid")
     return found

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -282,7 +283,9 @@ class OpenRouterKeyVerifier:
         if claims is None:
             return None
         exp = claims.get("exp")
-        expires_at = int(exp) if isinstance(exp, int | float) else None
+        if exp is not None and not _is_epoch(exp):
+            return None  # an expiry we cannot read is no promise that the key still works
+        expires_at = int(exp) if exp is not None else None
         if expires_at is not None and expires_at <= time.time():
             return None
         scope = claims.get("scope")
@@ -297,6 +300,11 @@ class OpenRouterKeyVerifier:
             subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
             claims={**claims, "iss": self.issuer_url},
         )
+
+
+def _is_epoch(value: object) -> bool:
+    """A JSON number of seconds (RFC 7662 ``exp``): not a string, a boolean or NaN."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class IntrospectionOutageMiddleware:

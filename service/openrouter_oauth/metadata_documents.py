@@ -165,15 +165,18 @@ class MetadataDocumentFetcher:
         return document
 
     async def _resolve(self, host: str, port: int) -> IPAddress:
+        # One answer whether the name does not resolve or resolves inward: two would
+        # tell anyone which internal names (cluster services, say) exist.
+        refused = InvalidClient("client metadata document host is not a public address")
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
         except OSError:
-            raise InvalidClient("client metadata document host does not resolve") from None
+            raise refused from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses or not all(self._address_allowed(a) for a in addresses):
-            raise InvalidClient("client metadata document host is not a public address")
+            raise refused
         return addresses[0]
 
     async def _fetch(self, url: str) -> tuple[dict[str, Any], int]:

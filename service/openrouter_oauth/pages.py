@@ -13,6 +13,10 @@ from importlib import resources
 from string import Template
 
 from .errors import RESTART_ADVICE
+from .settings import PROJECT_URL
+
+# The README's section on scripts/demo (tests/docs checks that the heading exists).
+DEMO_URL = f"{PROJECT_URL}#try-a-whole-login-scriptsdemo"
 
 _FILES = resources.files(__package__) / "templates"
 STYLE = (_FILES / "style.css").read_text("utf-8")
@@ -52,15 +56,24 @@ def consent_page(
 
 
 def landing_page(
-    *, issuer: str, links: dict[str, str], openrouter: str, operator: str | None, introspect: bool
+    *,
+    issuer: str,
+    links: dict[str, str],
+    openrouter: str,
+    operator: str | None,
+    docs: str,
+    introspect: bool,
 ) -> str:
-    """The root page for a person who opens the issuer URL in a browser."""
+    """The root page for a person who opens the issuer URL in a browser. It recommends
+    introspection to resource servers, as the README does."""
     e = html.escape
     introspection = (
-        f", or by token introspection at <code>{e(links['introspect'])}</code> "
-        "(RFC 7662, with credentials from the operator)"
+        f"Recommended: token introspection at <code>{e(links['introspect'])}</code> "
+        "(RFC 7662), with credentials from this server's operator."
         if introspect
-        else ""
+        else "Recommended: token introspection (RFC 7662), with credentials from this "
+        "server's operator, who lists them in <code>INTROSPECTION_CREDENTIALS</code>; "
+        "none are set here yet."
     )
     return _LANDING.substitute(
         style=STYLE,
@@ -71,6 +84,8 @@ def landing_page(
         me=e(links["me"]),
         openrouter=e(openrouter),
         operator=_operator(operator),
+        docs=e(docs),
+        demo=e(DEMO_URL),
         introspection=introspection,
     )
 

@@ -67,7 +67,8 @@ class Sealer:
         claims: dict[str, Any] = {"p": purpose, "i": self._issuer, "d": data}
         if ttl is not None:
             claims["exp"] = int(self._clock() + ttl)
-        payload = json.dumps(claims, separators=(",", ":")).encode()
+        # UTF-8, not \u escapes: a character costs what it weighs, 1-4 bytes, not 6-12.
+        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()
         return jwe.encrypt_compact(self._header, payload, self._current, algorithms=_ALGS)
 
     def open(self, purpose: str, sealed: str) -> dict[str, Any]:

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai"
 DEFAULT_ETCD_PREFIX = "/openrouter-oauth/"
+# The project's home (the chart's `home`, kept equal by a test), and its README there.
+PROJECT_URL = "https://github.com/openrouter-oauth/openrouter-oauth-provider"
+DEFAULT_SERVICE_DOCUMENTATION_URL = f"{PROJECT_URL}#readme"
 MIN_SECRET_LENGTH = 32
 
 
@@ -50,7 +57,6 @@ class RateLimit:
 RATE_LIMITED_ENDPOINTS = ("register", "authorize", "token", "me")
 # `me` counts only /me requests that need OpenRouter (a key not in the cache).
 DEFAULT_RATE_LIMITS = "register=60/min,authorize=120/min,token=120/min,me=300/min"
-DEFAULT_METRICS_PORT = 9464
 _PERIODS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 
 
@@ -76,17 +82,21 @@ class Settings:
     metadata_documents_allow_loopback: bool
     metrics_port: int
     request_deadline_seconds: float
+    keep_alive_seconds: float
     max_connections: int
+    # Connections one client address may hold per process; 0: no per-address limit.
+    max_connections_per_address: int
     # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
     introspection_credentials: tuple[tuple[str, str], ...] = field(repr=False)
     operator_name: str | None
+    service_documentation_url: str
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
         return f"{self.issuer_url}{path}"
 
 
-# name, default, meaning: the single source for `--help` and the README table.
+# name, default, meaning: the single source for `--help` and the table in docs/operations.md.
 SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     (
         "ISSUER_URL",
@@ -144,13 +154,29 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "false",
         "development only, with a loopback ISSUER_URL: client_id URLs on loopback, http or https",
     ),
-    ("METRICS_PORT", str(DEFAULT_METRICS_PORT), "port that alone serves /metrics; 0 disables it"),
+    (
+        "METRICS_PORT",
+        "0",
+        "port that alone serves /metrics (the chart sets 9464); 0: no metrics, so that "
+        "several servers run side by side on one machine",
+    ),
     (
         "REQUEST_DEADLINE_SECONDS",
         "15",
         "total time a client has to send a request's head and body",
     ),
+    (
+        "KEEP_ALIVE_SECONDS",
+        "5",
+        "how long an idle keep-alive connection stays open; at most REQUEST_DEADLINE_SECONDS "
+        "(the default is lowered to it)",
+    ),
     ("MAX_CONNECTIONS", "1000", "open connections per process; more are closed at once"),
+    (
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        "a tenth of MAX_CONNECTIONS; none with TRUSTED_PROXIES",
+        "open connections one client address (an IPv6 /64) may hold per process; 0: no limit",
+    ),
     (
         "INTROSPECTION_CREDENTIALS",
         "empty: no /introspect",
@@ -163,11 +189,21 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "none",
         "who runs this server, shown on the consent and landing pages (at most 100 characters)",
     ),
+    (
+        "SERVICE_DOCUMENTATION_URL",
+        DEFAULT_SERVICE_DOCUMENTATION_URL,
+        "the docs for developers: service_documentation in the metadata, linked from /",
+    ),
 )
 
 
 # The defaults as an operator would write them; the parsers read them from here.
 DEFAULTS = {name: default for name, default, _ in SETTINGS_HELP}
+
+
+def default_issuer(port: int) -> str:
+    """The issuer of a local run on ``port``, when ISSUER_URL is not set."""
+    return f"http://127.0.0.1:{port}"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -177,6 +213,15 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` (as ``urlsplit`` gives it: no brackets) is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_issuer_url(name: str, value: str) -> str:
@@ -195,10 +240,27 @@ def check_secret(name: str, value: str) -> str:
     return value
 
 
-def _base_url(name: str, value: str, *, require_https: bool) -> str:
-    parts = urlsplit(value)
+def _url_parts(name: str, value: str) -> SplitResult:
+    """``urlsplit``, with a malformed host or port refused here rather than where it is used."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port that is not a number, or out of range, raises only when read
+    except ValueError:
+        raise SettingsError(f"{name} has a malformed host or port: {value!r}") from None
+    return parts
+
+
+def _absolute_url(name: str, value: str) -> SplitResult:
+    parts = _url_parts(name, value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return parts
+
+
+def _base_url(name: str, value: str, *, require_https: bool) -> str:
+    parts = _absolute_url(name, value)
+    if parts.username is not None or parts.password is not None:
+        raise SettingsError(f"{name} must not contain a user name or password")
     if parts.query or parts.fragment or value.endswith("/"):
         raise SettingsError(f"{name} must have no trailing slash, query or fragment: {value!r}")
     if require_https and parts.scheme != "https" and not is_loopback_host(parts.hostname):
@@ -215,6 +277,14 @@ def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
     return value
+
+
+def _integer(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    """A count or a port: ``1.5`` is refused rather than quietly read as 1."""
+    value = _number(env, name, low, high)
+    if not value.is_integer():
+        raise SettingsError(f"{name} must be a whole number, got {env.get(name, '').strip()!r}")
+    return int(value)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -260,18 +330,19 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
     if not raw:
         return None
     endpoints = tuple(e.strip() for e in raw.split(",") if e.strip())
-    for endpoint in endpoints:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
-            raise SettingsError(
-                f"ETCD_ENDPOINTS entries must look like http://host:port, got {endpoint!r}"
-            )
+    hosts = [_etcd_endpoint(endpoint) for endpoint in endpoints]
     if len({urlsplit(e).scheme for e in endpoints}) > 1:
         raise SettingsError("ETCD_ENDPOINTS must all use http or all use https")
+    if len(hosts) > 1 and not all(is_ip_address(host) for host in hosts):
+        raise SettingsError(
+            "ETCD_ENDPOINTS with several endpoints must list IP addresses; "
+            f"give one DNS name that resolves to all members instead, got {raw!r}"
+        )
     prefix = env.get("ETCD_PREFIX", DEFAULT_ETCD_PREFIX)
     if not prefix.startswith("/") or not prefix.endswith("/"):
         raise SettingsError(f"ETCD_PREFIX must start and end with '/', got {prefix!r}")
-    cert, key = _existing_file(env, "ETCD_CERT_FILE"), _existing_file(env, "ETCD_KEY_FILE")
+    cert = _pem_file(env, "ETCD_CERT_FILE", x509.load_pem_x509_certificates, "certificate")
+    key = _pem_file(env, "ETCD_KEY_FILE", _unencrypted_key, "unencrypted private key")
     if (cert is None) != (key is None):
         raise SettingsError("ETCD_CERT_FILE and ETCD_KEY_FILE must be set together")
     username, password = env.get("ETCD_USERNAME") or None, env.get("ETCD_PASSWORD") or None
@@ -280,13 +351,42 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
     return EtcdSettings(
         endpoints=endpoints,
         prefix=prefix,
-        ca_file=_existing_file(env, "ETCD_CA_FILE"),
+        ca_file=_pem_file(env, "ETCD_CA_FILE", x509.load_pem_x509_certificates, "certificate"),
         cert_file=cert,
         key_file=key,
         username=username,
         password=password,
         timeout_seconds=_number(env, "ETCD_TIMEOUT_SECONDS", 0.1, 60),
     )
+
+
+def _pem_file(
+    env: Mapping[str, str], name: str, load: Callable[[bytes], object], what: str
+) -> Path | None:
+    """A file that ``load`` reads; otherwise gRPC would take it and fail only when connecting,
+    which looks like etcd not answering."""
+    path = _existing_file(env, name)
+    if path is not None:
+        try:
+            load(path.read_bytes())
+        except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+            raise SettingsError(f"{name} holds no PEM {what}: {str(path)!r}") from None
+    return path
+
+
+def _unencrypted_key(data: bytes) -> object:
+    return serialization.load_pem_private_key(data, password=None)
+
+
+def _etcd_endpoint(endpoint: str) -> str:
+    """One entry of ETCD_ENDPOINTS, ``http(s)://host:port`` and nothing else; its host."""
+    parts = _url_parts("ETCD_ENDPOINTS", endpoint)
+    extra = parts.username is not None or parts.path.strip("/") or parts.query or parts.fragment
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port or extra:
+        raise SettingsError(
+            f"ETCD_ENDPOINTS entries must look like http://host:port, got {endpoint!r}"
+        )
+    return parts.hostname
 
 
 def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
@@ -313,7 +413,7 @@ def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
 
 def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
-    issuer = check_issuer_url("ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}")
+    issuer = check_issuer_url("ISSUER_URL", env.get("ISSUER_URL") or default_issuer(port))
     etcd = _etcd(env)
     raw_secret = _from_env_or_file(env, "SECRET")
     generated = not raw_secret
@@ -342,22 +442,48 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
             env.get("OPENROUTER_BASE_URL") or DEFAULT_OPENROUTER_BASE_URL,
             require_https=False,
         ),
-        state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 60, 600)),
+        state_ttl_seconds=_integer(env, "STATE_TTL_SECONDS", 60, 600),
         upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 0.1, 120),
         rate_limits=_rate_limits(env),
-        trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0, 10)),
+        trusted_proxies=_integer(env, "TRUSTED_PROXIES", 0, 10),
         shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 0, 300),
         me_cache_seconds=_number(env, "ME_CACHE_SECONDS", 0, 300),
         me_negative_cache_seconds=_number(env, "ME_NEGATIVE_CACHE_SECONDS", 0, 60),
-        key_check_concurrency=int(_number(env, "KEY_CHECK_CONCURRENCY", 1, 10_000)),
+        key_check_concurrency=_integer(env, "KEY_CHECK_CONCURRENCY", 1, 10_000),
         metadata_documents=_flag(env, "CLIENT_ID_METADATA_DOCUMENTS"),
         metadata_documents_allow_loopback=_allow_loopback_documents(env, issuer),
-        metrics_port=int(_number(env, "METRICS_PORT", 0, 65535)),
-        request_deadline_seconds=_number(env, "REQUEST_DEADLINE_SECONDS", 1, 300),
-        max_connections=int(_number(env, "MAX_CONNECTIONS", 1, 1_000_000)),
+        metrics_port=_integer(env, "METRICS_PORT", 0, 65535),
+        **_connection_limits(env),
         introspection_credentials=_introspection_credentials(env),
         operator_name=_operator_name(env),
+        service_documentation_url=_documentation_url(env),
     )
+
+
+def _connection_limits(env: Mapping[str, str]) -> dict[str, float]:
+    """The limits on connections, checked against each other."""
+    deadline = _number(env, "REQUEST_DEADLINE_SECONDS", 1, 300)
+    keep_alive = _number(env, "KEEP_ALIVE_SECONDS", 0.5, 300)
+    if not env.get("KEEP_ALIVE_SECONDS", "").strip():
+        keep_alive = min(keep_alive, deadline)
+    elif keep_alive > deadline:
+        raise SettingsError(
+            f"KEEP_ALIVE_SECONDS ({keep_alive:g}) must not exceed "
+            f"REQUEST_DEADLINE_SECONDS ({deadline:g})"
+        )
+    total = _integer(env, "MAX_CONNECTIONS", 1, 1_000_000)
+    if env.get("MAX_CONNECTIONS_PER_ADDRESS", "").strip():
+        per_address = _integer(env, "MAX_CONNECTIONS_PER_ADDRESS", 0, total)
+    elif _integer(env, "TRUSTED_PROXIES", 0, 10):
+        per_address = 0  # every connection comes from a proxy: the proxy limits clients
+    else:
+        per_address = max(1, total // 10)
+    return {
+        "request_deadline_seconds": deadline,
+        "keep_alive_seconds": keep_alive,
+        "max_connections": total,
+        "max_connections_per_address": per_address,
+    }
 
 
 def _introspection_credentials(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -376,6 +502,13 @@ def _introspection_credentials(env: Mapping[str, str]) -> tuple[tuple[str, str],
             )
         pairs[caller] = secret
     return tuple(pairs.items())
+
+
+def _documentation_url(env: Mapping[str, str]) -> str:
+    name = "SERVICE_DOCUMENTATION_URL"
+    value = env.get(name, "").strip() or DEFAULTS[name]
+    _absolute_url(name, value)
+    return value
 
 
 def _operator_name(env: Mapping[str, str]) -> str | None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import REPO, Browser, free_port
+from tests.harness import REPO, Browser
+from tests.processes import free_port
 from tests.waiting import eventually
 
 TOOLS = REPO / ".tools" / "node_modules"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import Service, free_port, service_env
+from tests.harness import Service, service_env
+from tests.processes import free_port
 
 # /introspect exists only with callers configured: fuzz it too.
 FUZZ_ENV = {"INTROSPECTION_CREDENTIALS": "fuzzer:" + "f" * 40}

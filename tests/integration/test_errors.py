@@ -100,6 +100,34 @@ async def test_malformed_and_oversized_bodies_get_json_errors(http, service):
         assert "Traceback" not in response.text
 
 
+async def test_malformed_form_bodies_are_the_callers_fault(http, start_service):
+    """Invalid UTF-8 in a form: 400 naming the problem, one info line, no traceback."""
+    service = start_service(store="memory", INTROSPECTION_CREDENTIALS="rs:" + "s" * 32)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for path in ("/token", "/introspect"):
+        response = await http.post(f"{service.url}{path}", content=b"\xff\xfe=\xc3", headers=form)
+        assert response.status_code == 400, path
+        assert response.json() == {
+            "error": "invalid_request",
+            "error_description": "the form body is not valid UTF-8",
+        }
+    page = await http.post(
+        f"{service.url}/authorize",
+        content=b"ticket=\xff",
+        headers={**form, "Accept": "text/html"},
+    )
+    assert page.status_code == 400 and "text/html" in page.headers["content-type"]
+    multipart = await http.post(
+        f"{service.url}/authorize",
+        content=b"--x\r\n",
+        headers={"Content-Type": "multipart/form-data", "Accept": "text/html"},
+    )
+    assert multipart.status_code in (400, 403)
+    log = service.log()
+    assert "Traceback" not in log and '"level": "error"' not in log
+    assert "parsing form" not in log
+
+
 # -- /authorize before the redirect URI is trusted: a page, never a redirect ---------
 
 

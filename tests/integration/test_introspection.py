@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote_plus, unquote
 
 import httpx
 import pytest
@@ -11,7 +12,9 @@ from .flows import authorized
 
 CALLER, SECRET = "mcp-server", "introspection-secret-" + "z" * 20
 OTHER, OTHER_SECRET = "second", "another-introspection-secret-" + "y" * 10
-CREDENTIALS = f"{CALLER}:{SECRET},{OTHER}:{OTHER_SECRET}"
+# RFC 6749 §2.3.1: characters that Basic's form-encoding changes.
+ODD, ODD_SECRET = "odd caller+1", "se%2Fcret+with/odd%chars " + "o" * 20
+CREDENTIALS = f"{CALLER}:{SECRET},{OTHER}:{OTHER_SECRET},{ODD}:{ODD_SECRET}"
 
 
 @pytest.fixture
@@ -48,6 +51,23 @@ async def test_callers_must_authenticate(http, introspecting, auth):
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert response.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_basic_credentials_are_form_decoded_as_the_rfc_says(http, introspecting):
+    """Sent form-encoded (RFC 6749 §2.3.1) or raw, a secret with + % / and spaces works;
+    any other reading does not."""
+    encoded = (quote_plus(ODD), quote_plus(ODD_SECRET))
+    for auth in (encoded, (ODD, ODD_SECRET)):
+        response = await http.post(
+            f"{introspecting.url}/introspect", data={"token": "x"}, auth=auth
+        )
+        assert response.status_code == 200, auth
+        assert response.json() == {"active": False}
+    for wrong in ((quote_plus(ODD), ODD_SECRET.replace("+", " ")), (ODD, unquote(ODD_SECRET))):
+        response = await http.post(
+            f"{introspecting.url}/introspect", data={"token": "x"}, auth=wrong
+        )
+        assert response.status_code == 401, wrong
 
 
 async def test_a_working_key_is_active_and_described(http, introspecting, fake):

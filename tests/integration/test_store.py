@@ -12,7 +12,7 @@ from openrouter_oauth.sealing import Sealer
 from openrouter_oauth.settings import EtcdSettings
 from openrouter_oauth.state import StateStore
 from openrouter_oauth.store import StoreUnavailable
-from openrouter_oauth.store.etcd import EtcdStore, grpc_target
+from openrouter_oauth.store.etcd import EtcdStore
 from openrouter_oauth.store.memory import MemoryStore
 from tests.harness import EtcdServer
 from tests.waiting import eventually
@@ -105,17 +105,6 @@ async def test_etcd_outage_is_store_unavailable_and_recovers():
     finally:
         await store.close()
         server.destroy()
-
-
-def test_grpc_targets():
-    assert grpc_target(("http://127.0.0.1:2379",)) == "127.0.0.1:2379"
-    assert grpc_target(("http://etcd.ns.svc:2379",)) == "dns:///etcd.ns.svc:2379"
-    assert (
-        grpc_target(("http://10.0.0.1:2379", "http://10.0.0.2:2379"))
-        == "ipv4:10.0.0.1:2379,10.0.0.2:2379"
-    )
-    with pytest.raises(ValueError, match="IP addresses"):
-        grpc_target(("http://a:2379", "http://b:2379"))
 
 
 async def test_a_lost_shared_lease_is_replaced(etcd):

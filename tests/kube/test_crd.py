@@ -22,7 +22,7 @@ def refused(admin: Cli, namespace: str, **spec: object) -> str:
 
 
 def test_crd_from_the_chart_is_accepted_by_the_api_server(admin: Cli) -> None:
-    # As the README applies it before an upgrade. The CEL rule is compiled and cost-checked
+    # As docs/deploy.md applies it before an upgrade. The CEL rule is compiled and cost-checked
     # here; a rule too expensive or not compiling fails this.
     admin.kubectl("apply", "-f", str(CHART / "crds"))
     admin.kubectl("wait", "--for=condition=Established", "crd/oauthproviders.openrouter-oauth.io")

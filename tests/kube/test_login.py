@@ -9,10 +9,11 @@ import httpx
 
 from openrouter_oauth_operator.spec import config_secret_name
 from tests.fakes.openrouter import FakeOpenRouter
-from tests.harness import EtcdServer, Service, free_port, service_env
+from tests.harness import EtcdServer, Service, service_env
 from tests.integration.flows import authorized
 from tests.kube.conftest import DEPLOYMENT, Operator, operated
 from tests.kube.controlplane import Cli
+from tests.processes import free_port
 
 
 async def test_applied_provider_serves_a_login(

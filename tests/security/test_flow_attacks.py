@@ -18,6 +18,7 @@ from tests.integration.flows import (
 )
 
 SECRET = "shared-secret-" + "x" * 30
+STATE = '"\\' * 1024  # the longest state, of the characters JSON escapes
 
 
 async def test_a_callback_in_another_browser_issues_nothing(http, service, fake):
@@ -81,11 +82,13 @@ async def test_os_protocol_handlers_cannot_be_registered(http, service, uri):
 
 
 async def test_everything_we_mint_fits_our_own_limits(http, service):
-    """The longest state, resource and redirect URIs we accept survive the whole login."""
-    long_uri = "https://app.example/" + "p" * 1200
+    """The longest state, resource and redirect URIs we accept survive the whole login,
+    with the characters that cost the most once sealed (quotes and backslashes in state,
+    four-byte characters in the name)."""
+    long_uri = "https://app.example/" + "p" * 960  # with the name, near the longest client_id
     registered = await http.post(
         f"{service.url}/register",
-        json={"redirect_uris": [long_uri], "client_name": "N" * 100},
+        json={"redirect_uris": [long_uri], "client_name": "\U0001f600" * 100},
     )
     assert registered.status_code == 201, registered.text
     client_id = registered.json()["client_id"]
@@ -96,7 +99,7 @@ async def test_everything_we_mint_fits_our_own_limits(http, service):
         client_id,
         long_uri,
         pkce.s256(verifier),
-        state="s" * 2048,
+        state=STATE,
         resource="https://r.example/" + "r" * 2020,
         scope="o" * 2048,
     )
@@ -107,9 +110,31 @@ async def test_everything_we_mint_fits_our_own_limits(http, service):
     assert to_openrouter.status_code == 303, to_openrouter.text
     landing = await http.get(await openrouter_callback(http, to_openrouter.headers["location"]))
     params = query_of(landing.headers["location"])
-    assert params["state"] == ["s" * 2048]
+    assert params["state"] == [STATE]
     grant = Grant(service.url, client_id, params["code"][0], verifier, long_uri)
     assert (await grant.redeem(http)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("state", "\x01" * 2048),
+        ("state", "\U0001f600" * 700),
+        ("state", "caf\u00e9"),
+        ("resource", "https://r.example/" + "\x01" * 2000),
+        ("resource", "https://r.example/\u00e9"),
+    ],
+)
+async def test_what_could_not_be_approved_is_refused_before_consent(http, service, field, value):
+    """A state or resource that is not ASCII (RFC 6749 A.5, RFC 3986) is refused on the
+    first page, naming the field, rather than shown and then failing at approval."""
+    client_id = await register(http, service.url)
+    url = authorize_url(
+        service.url, client_id, REDIRECT, pkce.s256(pkce.new_verifier()), **{field: value}
+    )
+    page = await http.get(url)
+    assert page.status_code == 400 and "location" not in page.headers
+    assert "text/html" in page.headers["content-type"] and field in page.text
 
 
 async def test_registration_refuses_what_could_not_work(http, service):

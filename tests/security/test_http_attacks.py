@@ -121,7 +121,13 @@ def test_no_traceback_from_odd_bytes(service):
 
 
 async def test_slow_clients_are_cut_off_and_do_not_stop_others(start_service):
-    service = start_service(store="memory", REQUEST_DEADLINE_SECONDS="2", MAX_CONNECTIONS="40")
+    # The drippers share one address: this test is about the deadline, not the share.
+    service = start_service(
+        store="memory",
+        REQUEST_DEADLINE_SECONDS="2",
+        MAX_CONNECTIONS="40",
+        MAX_CONNECTIONS_PER_ADDRESS="40",
+    )
     drippers = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(10)]
     try:
         started = time.monotonic()
@@ -161,6 +167,74 @@ def test_connections_beyond_the_cap_are_closed_at_once(start_service):
             sock.close()
     time.sleep(0.3)
     assert httpx.get(f"{service.url}/healthz").status_code == 200
+
+
+def idle_after_one_request(port: int, source: str = "127.0.0.1") -> socket.socket | None:
+    """A keep-alive connection that made one request and now idles; ``None`` if the
+    server refused it on arrival."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = sock.recv(65536)
+    except ConnectionResetError:
+        answer = b""
+    if not answer:
+        sock.close()
+        return None
+    assert status_of(answer) == 200 and b"keep-alive" in answer.lower()
+    return sock
+
+
+def served(port: int, source: str = "127.0.0.1") -> bool:
+    """Whether a new client at ``source`` gets an answer now."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=5) as http:
+        try:
+            return http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+            return False
+
+
+async def test_idle_keep_alive_connections_do_not_hold_the_slots(start_service):
+    """Every slot taken by a connection that made one request and went quiet: they are
+    closed after KEEP_ALIVE_SECONDS, and a new client is served."""
+    service = start_service(
+        store="memory",
+        MAX_CONNECTIONS="20",
+        MAX_CONNECTIONS_PER_ADDRESS="20",
+        KEEP_ALIVE_SECONDS="2",
+    )
+    idle = [idle_after_one_request(service.port) for _ in range(20)]
+    try:
+        assert all(idle), "the server refused a connection below its cap"
+        assert not served(service.port), "the slots were not all taken"
+
+        async def new_client_served() -> bool:
+            return served(service.port)
+
+        await eventually(new_client_served, within=10, step=0.5, what="a new client served")
+        for sock in idle:
+            assert sock.recv(1) == b""  # closed by the server, not by us
+    finally:
+        for sock in idle:
+            if sock:
+                sock.close()
+
+
+def test_one_address_cannot_take_every_slot(start_service):
+    """The default share: a tenth of MAX_CONNECTIONS per address, so a client holding
+    connections open (within the keep-alive time) leaves room for everybody else."""
+    service = start_service(store="memory", MAX_CONNECTIONS="20", KEEP_ALIVE_SECONDS="15")
+    held = [idle_after_one_request(service.port) for _ in range(20)]
+    try:
+        assert sum(1 for sock in held if sock) == 2  # 20 // 10
+        assert served(service.port, source="127.0.0.2")
+        assert served(service.port, source="127.0.0.3")
+        assert not served(service.port, source="127.0.0.1")
+    finally:
+        for sock in held:
+            if sock:
+                sock.close()
+    assert "protocol.connection_lost" not in service.log()
 
 
 async def test_client_disconnects_are_not_server_errors(start_service, fake):

@@ -80,6 +80,18 @@ async def test_ipv6_forms_of_inward_addresses_are_refused(http, start_service):
         assert "not a public address" in page.text, host
 
 
+async def test_a_name_that_does_not_resolve_looks_like_an_inward_one(http, start_service):
+    """The same page for a name that does not exist and one that resolves inward, so the
+    refusal does not map which internal names exist."""
+    service = start_service(store="memory")
+    pages = [
+        await http.get(consent_url(service, f"https://{host}/client.json"))
+        for host in ("[fec0::1]", "no-such-host.invalid")
+    ]
+    assert [page.status_code for page in pages] == [400, 400]
+    assert pages[0].text == pages[1].text and "not a public address" in pages[0].text
+
+
 async def test_metadata_documents_can_be_switched_off(http, start_service, document_host):
     service = start_service(CLIENT_ID_METADATA_DOCUMENTS="off")
     meta = (await http.get(f"{service.url}/.well-known/oauth-authorization-server")).json()

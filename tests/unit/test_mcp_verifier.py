@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 import time
@@ -155,6 +156,20 @@ async def test_an_expired_key_is_refused_and_a_future_expiry_is_passed_on():
     exp = int(time.time()) + 3600
     token = await verifier_for(Introspection(json_answer({**ACTIVE, "exp": exp}))).verify_token(KEY)
     assert token is not None and token.expires_at == exp
+
+
+@pytest.mark.parametrize(
+    "exp", [f'"{int(time.time()) + 3600}"', '"1"', '""', "true", "[]", "NaN", "Infinity"]
+)
+async def test_an_expiry_that_is_not_a_number_means_inactive(exp):
+    """RFC 7662's exp is a number of seconds: any other value is no promise."""
+    body = json.dumps(ACTIVE)[:-1] + f', "exp": {exp}}}'
+    answer = Introspection(
+        lambda request: httpx.Response(
+            200, content=body.encode(), headers={"content-type": "application/json"}
+        )
+    )
+    assert await verifier_for(answer).verify_token(KEY) is None
 
 
 async def test_overlong_or_empty_tokens_are_refused_without_asking():

@@ -17,6 +17,7 @@ from sanic.request.parameters import RequestParameters
 from .. import flow, pages
 from ..errors import InvalidClient, InvalidRedirectUri, OAuthError
 from ..limits import MAX_TICKET_LENGTH
+from .forms import form_params
 from .responses import browser_redirect, error_page, page
 
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -117,7 +118,7 @@ async def authorize(request: Request) -> HTTPResponse:
 @bp.post("/authorize")
 async def decide(request: Request) -> HTTPResponse:
     service = request.app.ctx.authorization
-    form = dict(request.form or {})
+    form = form_params(request)
     raw_ticket = flow.single_or_none(form, "ticket", max_length=MAX_TICKET_LENGTH) or ""
     ticket, expires = service.open_ticket(raw_ticket, read_cookie(request, CSRF_COOKIE))
     request.ctx.client_id = ticket.request.client_id

@@ -13,6 +13,7 @@ from sanic.exceptions import NotFound
 from .. import flow, introspection, keyinfo
 from ..errors import InvalidClient, InvalidRequest
 from ..upstream import InvalidKey
+from .forms import form_params, is_form
 from .me import well_formed_key
 from .responses import oauth_error, oauth_json
 
@@ -25,9 +26,9 @@ async def introspect(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     if not ctx.introspection_callers:
         raise NotFound("no such endpoint")
-    if request.content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+    if not is_form(request):
         raise InvalidRequest("send the parameters as application/x-www-form-urlencoded")
-    form = dict(request.form or {})
+    form = form_params(request)
     presented = introspection.presented_credentials(request.headers.get("authorization", ""), form)
     try:
         caller = introspection.authenticate(ctx.introspection_callers, presented)

@@ -35,13 +35,19 @@ async def landing(request: Request) -> HTTPResponse:
     if not introspect:
         del links["introspect"]
     if _wants_json(request):
-        return json({"issuer": settings.issuer_url, **links}, headers={"Cache-Control": "no-store"})
+        document = {
+            "issuer": settings.issuer_url,
+            **links,
+            "service_documentation": settings.service_documentation_url,
+        }
+        return json(document, headers={"Cache-Control": "no-store"})
     return page(
         pages.landing_page(
             issuer=settings.issuer_url,
             links=links,
             openrouter=settings.openrouter_base_url,
             operator=settings.operator_name,
+            docs=settings.service_documentation_url,
             introspect=introspect,
         )
     )

@@ -34,7 +34,7 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["none"],
         "client_id_metadata_document_supported": settings.metadata_documents,
         "authorization_response_iss_parameter_supported": True,
-        "service_documentation": "https://openrouter.ai/docs/use-cases/oauth-pkce",
+        "service_documentation": settings.service_documentation_url,
     }
     if settings.introspection_credentials:
         document["introspection_endpoint"] = settings.url("/introspect")

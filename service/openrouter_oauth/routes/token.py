@@ -8,6 +8,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from .. import flow
 from ..errors import InvalidRequest
+from .forms import form_params, is_form
 from .responses import oauth_json
 
 bp = Blueprint("token")
@@ -15,10 +16,9 @@ bp = Blueprint("token")
 
 def token_params(request: Request) -> Mapping[str, Sequence[str]]:
     """Form-encoded parameters (RFC 6749), or a flat JSON object of strings."""
-    content_type = request.content_type.split(";")[0].strip().lower()
-    if content_type == "application/x-www-form-urlencoded":
-        return dict(request.form or {})
-    if content_type == "application/json":
+    if is_form(request):
+        return form_params(request)
+    if request.content_type.split(";")[0].strip().lower() == "application/json":
         body = request.json
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
             raise InvalidRequest("a JSON body must be an object of string parameters")

@@ -49,7 +49,7 @@ import aetcd
 import aetcd.exceptions
 import grpc
 
-from ..settings import EtcdSettings
+from ..settings import EtcdSettings, is_ip_address
 from .base import StoreUnavailable
 
 LEASE_SHARE_SECONDS = 10
@@ -76,30 +76,6 @@ _MEMBER_CODES = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 T = TypeVar("T")
 
 
-def grpc_target(endpoints: tuple[str, ...]) -> str:
-    """The endpoints as one gRPC target; raises ValueError for lists the README rules out.
-
-    The client does not open this target: it keeps one channel per member (see the
-    module doc). It is kept as the check of ``ETCD_ENDPOINTS``: several IPs, or one
-    name (which may resolve to all members).
-    """
-    hosts = [(urlsplit(e).hostname or "", urlsplit(e).port) for e in endpoints]
-    if len(hosts) == 1:
-        host, port = hosts[0]
-        return f"dns:///{host}:{port}" if not _is_ip(host) else _address(host, port)
-    if not all(_is_ip(h) for h, _ in hosts):
-        raise ValueError(
-            "several ETCD_ENDPOINTS must be IP addresses; "
-            "use one DNS name that resolves to all members instead"
-        )
-    scheme = "ipv6" if ":" in hosts[0][0] else "ipv4"
-    return f"{scheme}:" + ",".join(_address(h, p) for h, p in hosts)
-
-
-def _is_ip(host: str) -> bool:
-    return host.replace(".", "").isdigit() or ":" in host
-
-
 def _address(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -114,7 +90,6 @@ class _Client(aetcd.Client):
         super().__init__(
             username=settings.username, password=settings.password, timeout=settings.timeout_seconds
         )
-        grpc_target(settings.endpoints)  # raises for a list the README rules out
         self._endpoints = [_host_port(e) for e in settings.endpoints]
         self._credentials = _credentials(settings) if settings.tls else None
         self._connect_lock = asyncio.Lock()
@@ -228,7 +203,7 @@ async def _resolve(endpoints: list[tuple[str, int]]) -> list[_Member]:
     """Every address of every endpoint, in order, without duplicates."""
     members: list[_Member] = []
     for host, port in endpoints:
-        if _is_ip(host):
+        if is_ip_address(host):
             found = [_Member(_address(host, port))]
         else:
             infos = await asyncio.get_running_loop().getaddrinfo(

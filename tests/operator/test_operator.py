@@ -223,7 +223,12 @@ async def test_a_sealing_phase_that_never_ends_warns_once_and_names_the_emergenc
     # The rollout finishes at last: the rotation completes as it always does.
     await set_rollout(cluster, await generation(cluster), updated=3)
     await rotation_is(cluster, "Stable", "Configured")
-    assert "Rotated" in reasons(cluster)
+
+    async def rotated() -> bool:
+        """the Rotated Event, posted (asynchronously) once the Secret is written"""
+        return "Rotated" in reasons(cluster)
+
+    await eventually(rotated)
 
 
 async def test_emergency_drop_during_a_rotation_seals_with_the_new_secret_at_once(

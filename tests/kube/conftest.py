@@ -20,13 +20,9 @@ from typing import Any
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import (
-    CHECKSUM_ANNOTATION,
-    GROUP,
-    VERSION,
-    config_secret_name,
-    read_config,
-)
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION
+from openrouter_oauth_operator.rotation import read_config
+from openrouter_oauth_operator.spec import GROUP, VERSION, config_secret_name
 from tests.chart.render import IMAGE
 from tests.harness import REPO
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for

@@ -3,7 +3,7 @@ mounted from a named Secret as RESOURCE_SERVERS_FILE (never a ConfigMap, never e
 
 from __future__ import annotations
 
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import FULLNAME, all_of_kind, by_kind, env_of, pod_spec, rendered, server
 
 SERVERS_DIR = "/etc/openrouter-oauth/resource-servers"

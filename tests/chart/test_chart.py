@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from openrouter_oauth.settings import PROJECT_URL
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import (
     CHART,
     IMAGE,

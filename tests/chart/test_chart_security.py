@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, config_secret_name
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import (
     CHART,
     DIGEST,
@@ -30,6 +31,7 @@ from tests.chart.render import (
     env_of,
     helm,
     pod_spec,
+    render,
     rendered,
     rendered_text,
     server,
@@ -279,7 +281,18 @@ def test_service_accepts_clients_on_http_and_the_scraper_on_metrics_only():
         "ports": [{"port": "metrics", "protocol": "TCP"}],
         "from": VALUES["networkPolicy"]["metricsFrom"],
     }
-    assert metrics["from"] == [{"namespaceSelector": {}}]  # in-cluster only
+    # Only pods of the policy's own namespace (the release's): a peer with no
+    # namespaceSelector never matches a pod of another namespace.
+    assert metrics["from"] == [{"podSelector": {}}]
+
+
+MONITORING = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def test_metrics_port_is_opened_to_the_monitoring_namespace_the_values_name(tmp_path):
+    docs = render(tmp_path, "--set-json", f"networkPolicy.metricsFrom=[{json.dumps(MONITORING)}]")
+    spec = policies(docs)[FULLNAME]
+    assert spec["ingress"][1]["from"] == [MONITORING]
 
 
 def test_operator_accepts_nothing():
@@ -419,6 +432,11 @@ def test_operator_pod_has_its_own_scheduling_values():
         (["--set", "networkPolicy.egress.dns=null"], "dns"),
         (["--set-json", "networkPolicy.egress.https.ports=[]"], "ports"),
         (["--set-json", 'networkPolicy.httpFrom=[{"ipblock":{}}]'], "ipblock"),
+        # A misspelt matchLabels would reach the API server as {}: every namespace.
+        (
+            ["--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabel":{}}}]'],
+            "matchLabel",
+        ),
         (["--set", "config.clientIdMetadataDocuments=off"], "clientIdMetadataDocuments"),
     ],
 )

@@ -13,6 +13,7 @@ import pytest
 from tests.chart.render import (
     CHART,
     FULLNAME,
+    IMAGE,
     NAMESPACE,
     VALUE_SETS,
     all_of_kind,
@@ -112,6 +113,6 @@ def test_notes_name_the_issuer_from_the_first_hostname(tmp_path):
     ],
 )  # fmt: skip
 def test_schema_refuses_bad_gateway_values(tmp_path, values, message):
-    result = helm("template", "rel", str(CHART), *values, tmp=tmp_path)
+    result = helm("template", "rel", str(CHART), *IMAGE, *values, tmp=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr

@@ -20,13 +20,9 @@ from typing import Any
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import (
-    CHECKSUM_ANNOTATION,
-    GROUP,
-    VERSION,
-    config_secret_name,
-    read_config,
-)
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION
+from openrouter_oauth_operator.rotation import read_config
+from openrouter_oauth_operator.spec import GROUP, VERSION, config_secret_name
 from tests.chart.render import IMAGE
 from tests.harness import REPO
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
@@ -121,10 +117,15 @@ def leftovers(admin: Cli, namespace: str) -> set[str]:
     return short - AMBIENT
 
 
+def install_chart(admin: Cli, namespace: str, *values: str) -> subprocess.CompletedProcess[str]:
+    """helm install as docs/deploy.md says (with an image, which has no default)."""
+    return admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE, *values)
+
+
 @pytest.fixture
 def installed(admin: Cli, namespace: str) -> str:
     """The chart installed as docs/deploy.md says, in this test's namespace; returns it."""
-    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE)
+    install_chart(admin, namespace)
     return namespace
 
 

@@ -45,6 +45,17 @@ def test_schema_refuses_what_the_operator_could_not_use(admin: Cli, installed: s
     assert CEL_MESSAGE in refused(admin, installed, issuerURL="http://localhost.example.com")
 
 
+def test_names_that_would_leave_their_api_path_are_refused(admin: Cli, installed: str) -> None:
+    """Names the operator puts in API paths: DNS-1123 only, so no '/', '.' or '..' segment."""
+    for secret in ("../../kube-system/secrets/x", "..", "a/b", "Upper"):
+        assert "spec.secretRef.name" in refused(admin, installed, secretRef={"name": secret})
+    for deployment in ("../../kube-system/deployments/x", ".", "a" * 241):
+        assert "spec.deploymentName" in refused(admin, installed, deploymentName=deployment)
+    assert "spec.secretRef.key" in refused(
+        admin, installed, secretRef={"name": "state", "key": "../key"}
+    )
+
+
 def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installed: str) -> None:
     namespace = installed
     admin.apply(

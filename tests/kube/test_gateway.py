@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.chart.render import VALUE_SETS
-from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE
+from tests.kube.conftest import DEPLOYMENT, install_chart
 from tests.kube.controlplane import Cli
 
 HOST = "auth.example.com"
@@ -18,7 +18,7 @@ HOST = "auth.example.com"
 
 def install(admin: Cli, namespace: str, *values: str) -> dict[str, Any]:
     """helm install with the chart tests' gateway values; returns the HTTPRoute as stored."""
-    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *values)
+    install_chart(admin, namespace, *values)
     route = admin.get(namespace, "httproute.gateway.networking.k8s.io", DEPLOYMENT)
     assert route is not None, "helm reported success but no HTTPRoute exists"
     return route

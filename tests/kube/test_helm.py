@@ -56,7 +56,7 @@ def test_upgrade_with_a_changed_value_rolls_the_deployment(admin: Cli, installed
     namespace = installed
     first = wait_for(lambda: replica_sets(admin, namespace), 30, "the first ReplicaSet")
     admin.helm(
-        "upgrade", RELEASE, str(CHART), "--namespace", namespace, "--reuse-values",
+        "upgrade", RELEASE, str(CHART), "--namespace", namespace, "--reset-then-reuse-values",
         "--set", "image.tag=0.2.0",
     )  # fmt: skip
     rolled = wait_for(

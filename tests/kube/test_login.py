@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import httpx
 
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.harness import EtcdServer, Service, service_env
 from tests.integration.flows import authorized

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.kube.conftest import CHART, RELEASE, fresh_namespace
+from tests.kube.conftest import fresh_namespace, install_chart
 from tests.kube.controlplane import Cli, wait_for
 
 LEVEL = "restricted"
@@ -52,7 +52,7 @@ def failed_creates(admin: Cli, namespace: str) -> list[str]:
 
 def install(admin: Cli, namespace: str, *values: str) -> str:
     """helm install as the README says; returns what helm printed (the API's warnings)."""
-    done = admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *values)
+    done = install_chart(admin, namespace, *values)
     return done.stdout + done.stderr
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import STABLE, Config, config_secret_name, read_config
+from openrouter_oauth_operator.rotation import STABLE, Config, read_config
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.harness import REPO
 from tests.kube.conftest import (
     DEPLOYMENT,
@@ -116,7 +117,7 @@ def test_deploy_commands_as_written(
     start_operator(NAMESPACE, service_account_user(admin, NAMESPACE, OPERATOR_ACCOUNT))
     apply = section("Apply a provider")
     generated, byo = blocks(apply, "yaml")
-    apply_file, get, create_secret = commands(apply)
+    apply_file, get, create_secret, label_secret = commands(apply)
     (tmp_path / "provider.yaml").write_text(generated)
     run(admin, apply_file, cwd=tmp_path)
     wait_configured(admin, NAMESPACE, "openrouter-oauth", ISSUER)
@@ -126,6 +127,7 @@ def test_deploy_commands_as_written(
 
     # From the generated secret to a brought one is a rotation: two phases, two rollouts.
     run(admin, create_secret)
+    run(admin, label_secret)
     (tmp_path / "provider.yaml").write_text(byo)
     run(admin, apply_file, cwd=tmp_path)
     serves(admin, "oauth-state")

@@ -5,28 +5,33 @@ from __future__ import annotations
 import pytest
 
 from openrouter_oauth.settings import load_settings
-from openrouter_oauth_operator import reconcile as rc
+from openrouter_oauth_operator import objects, rotation
+from openrouter_oauth_operator import spec as provider_spec
 
 A, B = "a" * 40, "b" * 40
-DONE = rc.Rollout(True, "all replicas run the current configuration")
+DONE = rotation.Rollout(True, "all replicas run the current configuration")
 
 
-def spec(**fields) -> rc.ProviderSpec:
-    return rc.parse_spec({"issuerURL": "https://auth.example.com", **fields}, "openrouter-oauth")
+def spec(**fields) -> provider_spec.ProviderSpec:
+    return provider_spec.parse_spec(
+        {"issuerURL": "https://auth.example.com", **fields}, "openrouter-oauth"
+    )
 
 
-def round_trip(config: rc.Config) -> rc.Config | None:
-    return rc.read_config(rc.secret_object("cfg", config.data(), config.annotations(), {}))
+def round_trip(config: rotation.Config) -> rotation.Config | None:
+    return rotation.read_config(
+        objects.secret_object("cfg", config.data(), config.annotations(), {})
+    )
 
 
 def test_the_default_mode_writes_what_it_always_wrote():
-    step = rc.plan(spec(), A, None, DONE, 1000)
+    step = rotation.plan(spec(), A, None, DONE, 1000)
     assert set(step.config.data()) == {"ISSUER_URL", "SECRET", "PREVIOUS_SECRETS"}
-    assert rc.plan(spec(accessTokens="openrouterKey"), A, None, DONE, 1000) == step
+    assert rotation.plan(spec(accessTokens="openrouterKey"), A, None, DONE, 1000) == step
 
 
 def test_bound_mode_is_written_for_the_service_and_read_back():
-    step = rc.plan(spec(accessTokens="bound"), A, None, DONE, 1000)
+    step = rotation.plan(spec(accessTokens="bound"), A, None, DONE, 1000)
     data = step.config.data()
     assert data["ACCESS_TOKENS"] == "bound"
     settings = load_settings(
@@ -42,21 +47,21 @@ def test_bound_mode_is_written_for_the_service_and_read_back():
 
 
 def test_switching_modes_changes_the_checksum_so_the_pods_roll():
-    key_mode = rc.plan(spec(), A, None, DONE, 1000).config
-    bound = rc.plan(spec(accessTokens="bound"), A, key_mode, DONE, 1001).config
+    key_mode = rotation.plan(spec(), A, None, DONE, 1000).config
+    bound = rotation.plan(spec(accessTokens="bound"), A, key_mode, DONE, 1001).config
     assert bound.checksum() != key_mode.checksum()
-    back = rc.plan(spec(), A, bound, DONE, 1002).config
+    back = rotation.plan(spec(), A, bound, DONE, 1002).config
     assert "ACCESS_TOKENS" not in back.data() and back.checksum() == key_mode.checksum()
 
 
 def test_the_mode_survives_a_rotation():
-    start = rc.plan(spec(accessTokens="bound"), A, None, DONE, 1000).config
-    accepting = rc.plan(spec(accessTokens="bound"), B, start, DONE, 1001).config
-    assert accepting.phase == rc.ACCEPTING and accepting.access_tokens == "bound"
+    start = rotation.plan(spec(accessTokens="bound"), A, None, DONE, 1000).config
+    accepting = rotation.plan(spec(accessTokens="bound"), B, start, DONE, 1001).config
+    assert accepting.phase == rotation.ACCEPTING and accepting.access_tokens == "bound"
 
 
 @pytest.mark.parametrize("value", ["Bound", "openrouter-key", "", 1, ["bound"]])
 def test_an_unknown_mode_is_refused(value):
-    with pytest.raises(rc.InvalidProvider) as caught:
+    with pytest.raises(provider_spec.InvalidProvider) as caught:
         spec(accessTokens=value)
     assert caught.value.reason == "InvalidAccessTokens"

@@ -74,7 +74,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* The Secret the service reads ISSUER_URL, SECRET and PREVIOUS_SECRETS from. The operator
-     writes "<deployment>-oauth-config" (see operator/openrouter_oauth_operator/reconcile.py). */}}
+     writes "<deployment>-oauth-config" (see operator/openrouter_oauth_operator/spec.py). */}}
 {{- define "openrouter-oauth.configSecret" -}}
 {{- default (printf "%s-oauth-config" (include "openrouter-oauth.fullname" .)) .Values.config.existingSecret }}
 {{- end }}

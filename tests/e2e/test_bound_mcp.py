@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import httpx2
 import pytest
 
-from tests.e2e.resource_server import ExampleServer, typescript_example
+from tests.e2e.resource_server import NODE, TS_BUILD, ExampleServer, typescript_example
 from tests.e2e.test_mcp_sdk import MemoryTokens
 from tests.e2e.test_resource_server import logged_in
 from tests.harness import Service, free_port
@@ -27,6 +31,8 @@ from tests.harness import Service, free_port
 CALLER, SECRET = "example-mcp-server", "example-resource-secret-" + "q" * 16
 OTHER, OTHER_SECRET = "other-mcp-server", "other-resource-secret-" + "o" * 16
 ACCESS_SECONDS = 2
+TS_CLIENT = Path(__file__).with_name("ts_client.mjs")
+CACHE_SECONDS = 0.5  # the examples' introspection cache: how long a revoked token still works
 
 
 @dataclass
@@ -36,9 +42,10 @@ class Bound:
     other: ExampleServer  # declared as OTHER, another resource
 
 
-@pytest.fixture(params=["python", "typescript"])
-def bound(request, start_service, fake) -> Iterator[Bound]:
-    """The example in either language, declared as CALLER; the Python one as OTHER."""
+@contextmanager
+def declared(start_service, fake, language: str) -> Iterator[Bound]:
+    """The issuer in bound mode with the example in ``language`` declared as CALLER and
+    the Python one as OTHER."""
     ports = free_port(), free_port()
     servers = [
         {"id": CALLER, "secret": SECRET, "resource": f"http://127.0.0.1:{ports[0]}/mcp"},
@@ -50,19 +57,27 @@ def bound(request, start_service, fake) -> Iterator[Bound]:
         ACCESS_TOKEN_SECONDS=str(ACCESS_SECONDS),
         RATE_LIMITS="off",
     )
-    extra = {"ACCESS_TOKENS": "bound", "CACHE_SECONDS": "0.5"}
+    extra = {"ACCESS_TOKENS": "bound", "CACHE_SECONDS": str(CACHE_SECONDS)}
     example = ExampleServer(
         issuer.url, fake.base_url, CALLER, SECRET, port=ports[0], extra_env=extra
     )
-    if request.param == "typescript":
+    if language == "typescript":
         example.command, example.cwd = typescript_example()
-    example.start()
     other = ExampleServer(
         issuer.url, fake.base_url, OTHER, OTHER_SECRET, port=ports[1], extra_env=extra
-    ).start()
-    yield Bound(issuer, example, other)
-    example.stop()
-    other.stop()
+    )
+    try:
+        yield Bound(issuer, example.start(), other.start())
+    finally:
+        example.stop()
+        other.stop()
+
+
+@pytest.fixture(params=["python", "typescript"])
+def bound(request, start_service, fake) -> Iterator[Bound]:
+    """The example in either language, for the Python SDK client."""
+    with declared(start_service, fake, request.param) as running:
+        yield running
 
 
 def logins(fake) -> int:
@@ -104,7 +119,7 @@ async def test_sdk_logs_in_spends_refreshes_is_revoked_and_logs_in_again(bound, 
             data={"token": storage.tokens.access_token, "client_id": storage.client.client_id},
         )
         assert revoked.status_code == 200
-        await asyncio.sleep(0.6)  # CACHE_SECONDS at the example
+        await asyncio.sleep(CACHE_SECONDS + 0.1)
         refused = await http.post(
             bound.example.mcp_url,
             json={},
@@ -154,3 +169,35 @@ async def test_a_token_for_one_server_is_refused_by_another(bound, browser, fake
     assert at_other.status_code == 401
     assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant"
     assert introspected.json() == {"active": False}
+
+
+async def test_typescript_sdk_client_against_the_typescript_example(start_service, fake):
+    """The official TypeScript SDK client (tests/e2e/ts_client.mjs, run by Node) against
+    examples/typescript: login with resource, a tool spending the key, the SDK's own
+    refresh, revocation then 401, and a new login."""
+    with declared(start_service, fake, "typescript") as running:
+        before = logins(fake)
+        shutil.copyfile(TS_CLIENT, TS_BUILD / TS_CLIENT.name)
+        command = [str(NODE), TS_CLIENT.name, running.example.mcp_url, running.issuer.url]
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [*command, str(ACCESS_SECONDS), str(CACHE_SECONDS)],
+            cwd=TS_BUILD,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        keys = list(fake.keys)[-2:]  # the two logins' keys
+        assert summary["first"] == {"error": False, "text": "echo: first"}
+        assert summary["second"] == {"error": False, "text": "echo: second"}
+        assert summary["third"] == {"error": False, "text": "echo: again"}
+        assert summary["refreshed"] and summary["loginsBeforeRevoke"] == 1
+        assert summary["revokeStatus"] == 200 and summary["afterRevokeStatus"] == 401
+        assert summary["logins"] == 2 and logins(fake) == before + 2
+        assert [c[0] for c in fake.completions[-3:]] == [keys[0], keys[0], keys[1]]
+        for key in keys:
+            assert key not in result.stdout and key not in result.stderr
+            assert all(key not in token for token in summary["seen"])
+            assert key not in running.issuer.log() and key not in running.example.log()

@@ -15,7 +15,7 @@ from . import introspection, logs, metrics
 from .authorization import AuthorizationService
 from .clients import ClientResolver
 from .errors import (
-    BrowserError,
+    Failure,
     HeadersTooLarge,
     InvalidRequest,
     MethodNotAllowed,
@@ -46,7 +46,7 @@ from .routes import (
     revoke,
     token,
 )
-from .routes.responses import error_page, oauth_error, rate_limited, route_name, wants_html
+from .routes.responses import check_rate_limit, failure, route_name
 from .sealing import Sealer
 from .settings import Settings
 from .state import StateStore
@@ -91,7 +91,7 @@ def strict_json_loads(body: str | bytes) -> Any:
     return value
 
 
-class OAuthErrorHandler(ErrorHandler):
+class FailureHandler(ErrorHandler):
     """Every failure leaves as a standard OAuth error or a readable page; never a traceback."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
@@ -99,27 +99,13 @@ class OAuthErrorHandler(ErrorHandler):
             log.info("client closed the connection on %s %s", request.method, route_name(request))
             request.ctx.outcome = "client_closed"
             return empty(status=CLIENT_CLOSED)  # never sent: the connection is gone
-        if isinstance(exception, BrowserError):
-            request.ctx.outcome = type(exception).__name__
-            return error_page(
-                exception.status, exception.title, exception.message, exception.advice
-            )
-        error = _as_oauth_error(exception)
-        expected = StoreUnavailable | UpstreamUnavailable | OAuthError
+        error = _as_failure(exception)
+        expected = StoreUnavailable | UpstreamUnavailable | Failure
         if error.status >= 500 and not isinstance(exception, expected):
             log.error(
                 "unhandled error on %s %s", request.method, route_name(request), exc_info=exception
             )
-        request.ctx.outcome = error.error
-        if wants_html(request):
-            return error_page(
-                error.status,
-                "Something went wrong",
-                f"{error.description}.",
-                "Wait a moment, then go back to the application and try again.",
-            )
-        # The response middleware adds CORS and the request id.
-        return oauth_error(error, headers=error.headers())
+        return failure(request, error)  # the response middleware adds CORS and the request id
 
 
 # Sanic's own refusals (routing, limits, parsing) as OAuth errors.
@@ -132,9 +118,9 @@ _SANIC_ERRORS: dict[int, OAuthError] = {
 }
 
 
-def _as_oauth_error(exception: Exception) -> OAuthError:
-    """Every failure as the OAuth error a client sees: the one place errors are mapped."""
-    if isinstance(exception, OAuthError):
+def _as_failure(exception: Exception) -> Failure:
+    """Every exception as the failure a client sees: the one place errors are mapped."""
+    if isinstance(exception, Failure):
         return exception
     if isinstance(exception, StoreUnavailable):
         return TemporarilyUnavailable("the state store is not answering; retry shortly")
@@ -148,7 +134,7 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
 
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app = Sanic(
-        name, error_handler=OAuthErrorHandler(), configure_logging=False, loads=strict_json_loads
+        name, error_handler=FailureHandler(), configure_logging=False, loads=strict_json_loads
     )
     app.config.REQUEST_MAX_SIZE = REQUEST_MAX_SIZE
     app.config.REQUEST_MAX_HEADER_SIZE = REQUEST_MAX_HEADER_SIZE
@@ -238,7 +224,8 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
         endpoint = _RATE_LIMITED.get(route_name(request))
         if endpoint is None or _known_resource_server(request):
             return None
-        return rate_limited(request, endpoint)
+        check_rate_limit(request, endpoint)
+        return None
 
     @app.on_response
     async def finish(request: Request, response: HTTPResponse) -> None:

@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 from . import flow, pkce
 from .clients import Client, ClientResolver
+from .cookies import cookie_hash
 from .errors import (
     PASSED_ON_UPSTREAM,
     AccessDenied,
@@ -68,11 +69,6 @@ _CLAIM_MARGIN_SECONDS = 5.0
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def cookie_hash(value: str) -> str:
-    """What the records keep of a cookie; no cookie hashes to nothing, which never matches."""
-    return _digest(value) if value else ""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from ..introspection import Caller
 from ..limits import MAX_TOKEN_LENGTH
 from ..upstream import InvalidKey
 from .forms import form_params, is_form
-from .me import well_formed_key
 from .responses import oauth_json
 
 bp = Blueprint("introspect")
@@ -43,7 +42,7 @@ async def introspect(request: Request) -> HTTPResponse:
         token = flow.single(form, "token", required=True, max_length=MAX_TOKEN_LENGTH) or ""
         return oauth_json(await _bound(request, caller, token))
     key = flow.single(form, "token", required=True) or ""
-    if not well_formed_key(key):
+    if not keyinfo.well_formed_key(key):
         return oauth_json(keyinfo.INACTIVE)
     return oauth_json(await _described(request, key))
 

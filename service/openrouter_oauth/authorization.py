@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from . import flow, pkce
+from . import flow, paths, pkce
 from .clients import Client, ClientResolver
 from .cookies import cookie_hash
 from .errors import (
@@ -45,15 +45,15 @@ from .grants import Grants
 from .limits import MAX_TICKET_LENGTH
 from .metrics import AUTHORIZATIONS, CODES_REDEEMED
 from .records import (
+    CODE,
     COMPLETION,
     DECISION,
-    GRANT,
     REDEEMED,
     REDEEMING,
     Completion,
     ConsentTicket,
     Decision,
-    Grant,
+    PendingCode,
 )
 from .resources import ResourceServer, resolve_resource
 from .sealing import Sealer, SealError
@@ -111,7 +111,7 @@ class AuthorizationService:
 
     async def show_consent(self, params: flow.Params, csrf_cookie: str) -> Consent:
         """Validate the request; raise OAuthError (shown as a page, never redirected)."""
-        client = await self._clients.resolve(flow.single(params, "client_id") or "")
+        client = await self._clients.resolve(flow.param(params, "client_id") or "")
         redirect_uri = flow.redirect_uri_for(client, params)
         request = flow.authorization_request(client, redirect_uri, params)
         server = None
@@ -179,7 +179,7 @@ class AuthorizationService:
                 self._settings.issuer_url, request.redirect_uri, request.state, denied
             )
             return Redirect(url, denied.error)
-        callback = self._settings.url("/callback") + "?" + urlencode({"session": handle})
+        callback = self._settings.url(paths.CALLBACK) + "?" + urlencode({"session": handle})
         return Redirect(
             self._upstream.authorization_url(
                 callback_url=callback,
@@ -192,7 +192,7 @@ class AuthorizationService:
 
     async def complete(self, params: flow.Params, browser_cookie: str) -> Redirect:
         """OpenRouter's answer: our code for the client, once, in the approving browser."""
-        handle = flow.single_or_none(params, "session") or ""
+        handle = flow.lenient_param(params, "session") or ""
         found = await self._state.get(DECISION, handle) if handle else None
         decision = Decision.from_record(found.data) if found else None
         if decision is None or decision.action != "approve":
@@ -202,12 +202,12 @@ class AuthorizationService:
             await self._state.create(COMPLETION, handle, Completion("", "").to_record())
             raise StartedInAnotherBrowser()
         request = decision.request
-        upstream_code = flow.single_or_none(params, "code")
+        upstream_code = flow.lenient_param(params, "code")
         if not upstream_code:
-            return self._upstream_refusal(request, flow.single_or_none(params, "error"))
+            return self._upstream_refusal(request, flow.lenient_param(params, "error"))
         code, first = await self._completion_code(handle, upstream_code)
-        grant = Grant(request, upstream_code, decision.upstream_verifier)
-        await self._state.create(GRANT, code, grant.to_record())  # exists on a replay: fine
+        grant = PendingCode(request, upstream_code, decision.upstream_verifier)
+        await self._state.create(CODE, code, grant.to_record())  # exists on a replay: fine
         if first:
             AUTHORIZATIONS.labels("completed").inc()
         return Redirect(
@@ -249,10 +249,10 @@ class AuthorizationService:
         """Exchange our code for the OpenRouter key, exactly once; in bound mode, for the
         grant holding it (a retry whose first answer was lost gets that grant again)."""
         await self._clients.resolve(token.client_id)
-        found = await self._state.get(GRANT, token.code)
+        found = await self._state.get(CODE, token.code)
         if found is None:
             raise InvalidGrant("the code is invalid, expired or already used")
-        grant = Grant.from_record(found.data)
+        grant = PendingCode.from_record(found.data)
         flow.check_redemption(token, grant.request)
         if self._grants is not None:
             flow.check_token_resource(token, grant.request)

@@ -44,7 +44,7 @@ from .records import BOUND_GRANT, BoundGrant
 from .resources import ACCESS_TOKEN_TYPE, ResourceServer, canonical_resource
 from .sealing import Sealer, SealError
 from .settings import Settings
-from .state import Sealed, StateStore
+from .state import Opened, StateStore
 
 ACCESS_PURPOSE = "access"
 REFRESH_PURPOSE = "refresh"
@@ -234,7 +234,7 @@ class Grants:
             return None
         return claims if with_expiry else claims["d"]
 
-    async def _grant(self, handle: str) -> tuple[Sealed, BoundGrant]:
+    async def _grant(self, handle: str) -> tuple[Opened, BoundGrant]:
         found = await self._state.get(BOUND_GRANT, handle)
         if found is None:
             raise InvalidGrant("the grant has ended (revoked, expired or replaced); sign in again")

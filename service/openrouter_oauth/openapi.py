@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from . import __version__, paths
 from .settings import Settings
 
 _ERROR = {"$ref": "#/components/schemas/OAuthError"}
@@ -432,14 +432,14 @@ def _revoke() -> dict[str, Any]:
 def openapi_document(settings: Settings) -> dict[str, Any]:
     document = _document(settings)
     if settings.introspection_credentials or settings.resource_servers:
-        document["paths"]["/introspect"] = _introspect()
+        document["paths"][paths.INTROSPECT] = _introspect()
     if settings.bound:
         document["components"]["schemas"] = {**_SCHEMAS, **_BOUND_SCHEMAS}
-        document["paths"]["/token"] = _token(
+        document["paths"][paths.TOKEN] = _token(
             "Redeem a code or refresh token for tokens of ours; exchange an access "
             "token for the key (resource servers)"
         )
-        document["paths"]["/revoke"] = _revoke()
+        document["paths"][paths.REVOKE] = _revoke()
     return document
 
 
@@ -454,19 +454,19 @@ def _document(settings: Settings) -> dict[str, Any]:
         },
         "servers": [{"url": settings.issuer_url}],
         "paths": {
-            "/": _landing(),
-            "/.well-known/oauth-authorization-server": _as_metadata(),
-            "/.well-known/oauth-authorization-server/{suffix}": _at_suffix(_as_metadata()),
-            "/.well-known/oauth-protected-resource": _pr_metadata(),
-            "/.well-known/oauth-protected-resource/{suffix}": _at_suffix(_pr_metadata()),
-            "/register": _register(),
-            "/authorize": _authorize(),
-            "/callback": _callback(),
-            "/token": _token(),
-            "/me": _me(),
-            "/healthz": _healthz(),
-            "/readyz": _readyz(),
-            "/openapi.json": _openapi(),
+            paths.LANDING: _landing(),
+            paths.AS_METADATA: _as_metadata(),
+            paths.openapi_suffix(paths.AS_METADATA): _at_suffix(_as_metadata()),
+            paths.PR_METADATA: _pr_metadata(),
+            paths.openapi_suffix(paths.PR_METADATA): _at_suffix(_pr_metadata()),
+            paths.REGISTER: _register(),
+            paths.AUTHORIZE: _authorize(),
+            paths.CALLBACK: _callback(),
+            paths.TOKEN: _token(),
+            paths.ME: _me(),
+            paths.HEALTHZ: _healthz(),
+            paths.READYZ: _readyz(),
+            paths.OPENAPI: _openapi(),
         },
         "components": {
             "schemas": _SCHEMAS,

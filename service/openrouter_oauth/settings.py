@@ -150,7 +150,8 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     (
         "ME_CACHE_SECONDS",
         "10",
-        "how long /me reuses a key check (a revoked key stays valid that long); 0 disables",
+        "how long /me and /introspect reuse a key check (a revoked key stays valid that "
+        "long); 0 disables",
     ),
     ("ME_NEGATIVE_CACHE_SECONDS", "2", "how long /me remembers a rejected key"),
     (

@@ -19,7 +19,7 @@ from .store import Store
 
 
 @dataclass(frozen=True)
-class Sealed:
+class Opened:
     """A stored record's data and its expiry (epoch seconds)."""
 
     data: dict[str, Any]
@@ -53,14 +53,14 @@ class StateStore:
                 self._key(kind, handle), sealed.encode(), max(1, math.ceil(ttl))
             )
 
-    async def get(self, kind: str, handle: str) -> Sealed | None:
+    async def get(self, kind: str, handle: str) -> Opened | None:
         """The record and its expiry; None if absent, expired or not ours."""
         async with timed(STORE_SECONDS, "get", STORE_ERRORS):
             raw = await self._store.get(self._key(kind, handle))
         return self._open(kind, raw)
 
     async def replace(
-        self, kind: str, handle: str, current: Sealed, data: dict[str, Any], ttl: float
+        self, kind: str, handle: str, current: Opened, data: dict[str, Any], ttl: float
     ) -> bool:
         """Write ``data`` (sealed afresh, so under the current secret) in place of
         ``current``, unless the record changed since it was read: one of concurrent
@@ -71,17 +71,17 @@ class StateStore:
                 self._key(kind, handle), current.raw, sealed.encode(), max(1, math.ceil(ttl))
             )
 
-    async def take(self, kind: str, handle: str) -> Sealed | None:
+    async def take(self, kind: str, handle: str) -> Opened | None:
         """Like :meth:`get`, and the record is removed: of concurrent takers one gets it."""
         async with timed(STORE_SECONDS, "take", STORE_ERRORS):
             raw = await self._store.take(self._key(kind, handle))
         return self._open(kind, raw)
 
-    def _open(self, kind: str, raw: bytes | None) -> Sealed | None:
+    def _open(self, kind: str, raw: bytes | None) -> Opened | None:
         if raw is None:
             return None
         try:
             claims = self._sealer.open_claims(kind, raw.decode())
         except (SealError, UnicodeDecodeError):
             return None
-        return Sealed(claims["d"], claims["exp"], raw)
+        return Opened(claims["d"], claims["exp"], raw)

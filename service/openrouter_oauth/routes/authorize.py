@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from .. import cookies, flow, pages
+from .. import cookies, flow, pages, paths
 from ..limits import MAX_TICKET_LENGTH
 from ..resources import ResourceServer
 from .forms import form_params
@@ -24,11 +24,11 @@ def _named(server: ResourceServer | None) -> tuple[str, str] | None:
     return (server.id, server.resource) if server is not None else None
 
 
-@bp.get("/authorize")
+@bp.get(paths.AUTHORIZE)
 async def authorize(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
     params = dict(request.get_args(keep_blank_values=True))
-    request.ctx.client_id = flow.single_or_none(params, "client_id")
+    request.ctx.client_id = flow.lenient_param(params, "client_id")
     cookie = cookies.read(request, cookies.CSRF) or cookies.new_value()
     consent = await ctx.authorization.show_consent(params, cookie)
     response = page(
@@ -37,7 +37,7 @@ async def authorize(request: Request) -> HTTPResponse:
             client_identity=consent.client.identity,
             redirect_uri=consent.request.redirect_uri,
             ticket=consent.ticket,
-            action="/authorize",
+            action=paths.AUTHORIZE,
             openrouter=ctx.settings.openrouter_base_url,
             operator=ctx.settings.operator_name,
             resource_server=_named(consent.resource_server),
@@ -52,16 +52,16 @@ async def authorize(request: Request) -> HTTPResponse:
     return response
 
 
-@bp.post("/authorize")
+@bp.post(paths.AUTHORIZE)
 async def decide(request: Request) -> HTTPResponse:
     service = request.app.ctx.authorization
     form = form_params(request)
-    raw_ticket = flow.single_or_none(form, "ticket", max_length=MAX_TICKET_LENGTH) or ""
+    raw_ticket = flow.lenient_param(form, "ticket", max_length=MAX_TICKET_LENGTH) or ""
     ticket, expires = service.open_ticket(raw_ticket, cookies.read(request, cookies.CSRF))
     request.ctx.client_id = ticket.request.client_id
     browser = cookies.read(request, cookies.BROWSER)
     minted = "" if browser else cookies.new_value()  # a browser that dropped it
-    action = flow.single_or_none(form, "action")
+    action = flow.lenient_param(form, "action")
     redirect = await service.decide(ticket, expires, action, browser or minted)
     request.ctx.outcome = redirect.error
     response = browser_redirect(redirect.url)

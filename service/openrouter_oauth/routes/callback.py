@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from .. import cookies
+from .. import cookies, paths
 from .responses import browser_redirect
 
 bp = Blueprint("callback")
 
 
-@bp.get("/callback")
+@bp.get(paths.CALLBACK)
 async def callback(request: Request) -> HTTPResponse:
     params = dict(request.get_args(keep_blank_values=True))
     browser = cookies.read(request, cookies.BROWSER)

@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic.exceptions import NotFound
 
-from .. import flow, introspection, keyinfo
+from .. import flow, introspection, keyinfo, paths
 from ..errors import InvalidRequest
 from ..introspection import Caller
 from ..limits import MAX_TOKEN_LENGTH
@@ -27,11 +26,9 @@ from .responses import oauth_json
 bp = Blueprint("introspect")
 
 
-@bp.post("/introspect")
+@bp.post(paths.INTROSPECT)
 async def introspect(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
-    if not ctx.introspection_callers:
-        raise NotFound("no such endpoint")
     if not is_form(request):
         raise InvalidRequest("send the parameters as application/x-www-form-urlencoded")
     form = form_params(request)
@@ -39,9 +36,9 @@ async def introspect(request: Request) -> HTTPResponse:
     caller = introspection.authenticate(ctx.introspection_callers, presented)
     request.ctx.client_id = caller.client_id
     if ctx.settings.bound:
-        token = flow.single(form, "token", required=True, max_length=MAX_TOKEN_LENGTH) or ""
+        token = flow.param(form, "token", required=True, max_length=MAX_TOKEN_LENGTH) or ""
         return oauth_json(await _bound(request, caller, token))
-    key = flow.single(form, "token", required=True) or ""
+    key = flow.param(form, "token", required=True) or ""
     if not keyinfo.well_formed_key(key):
         return oauth_json(keyinfo.INACTIVE)
     return oauth_json(await _described(request, key))

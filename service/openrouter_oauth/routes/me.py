@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from .. import keyinfo
+from .. import keyinfo, paths
 from ..errors import InvalidToken, MissingToken
 from ..upstream import InvalidKey
 from .responses import check_rate_limit, oauth_json
@@ -12,7 +12,7 @@ from .responses import check_rate_limit, oauth_json
 bp = Blueprint("me")
 
 
-@bp.get("/me")
+@bp.get(paths.ME)
 async def me(request: Request) -> HTTPResponse:
     resource_metadata = request.app.ctx.pr_metadata_url
     header = request.headers.get("authorization", "")

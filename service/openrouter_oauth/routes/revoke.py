@@ -5,9 +5,8 @@ as the RFC says (the client's aim, that the token not work, holds either way).""
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request, empty
-from sanic.exceptions import NotFound
 
-from .. import flow
+from .. import flow, paths
 from ..errors import InvalidClient
 from ..limits import MAX_TOKEN_LENGTH
 from .responses import NO_STORE
@@ -16,16 +15,14 @@ from .token import token_params
 bp = Blueprint("revoke")
 
 
-@bp.post("/revoke")
+@bp.post(paths.REVOKE)
 async def revoke(request: Request) -> HTTPResponse:
     ctx = request.app.ctx
-    if not ctx.settings.bound:
-        raise NotFound("no such endpoint")
     params = token_params(request)
-    client_id = flow.single(params, "client_id")
+    client_id = flow.param(params, "client_id")
     if not client_id:
         raise InvalidClient("client_id is required: public clients name themselves")
     request.ctx.client_id = client_id
-    token = flow.single(params, "token", required=True, max_length=MAX_TOKEN_LENGTH) or ""
+    token = flow.param(params, "token", required=True, max_length=MAX_TOKEN_LENGTH) or ""
     await ctx.grants.revoke(token, client_id)
     return empty(status=200, headers=NO_STORE)

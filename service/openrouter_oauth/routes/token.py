@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from .. import flow, introspection
+from .. import flow, introspection, paths
 from ..errors import InvalidRequest, UnsupportedGrantType
 from ..limits import MAX_TOKEN_LENGTH
 from ..resources import TOKEN_EXCHANGE_GRANT
@@ -35,11 +35,11 @@ def token_params(request: Request) -> Mapping[str, Sequence[str]]:
     raise InvalidRequest("send the parameters as application/x-www-form-urlencoded")
 
 
-@bp.post("/token")
+@bp.post(paths.TOKEN)
 async def token(request: Request) -> HTTPResponse:
     params = token_params(request)
     if request.app.ctx.settings.bound:
-        grant_type = flow.single(params, "grant_type", required=True)
+        grant_type = flow.param(params, "grant_type", required=True)
         if grant_type == REFRESH_GRANT:
             return await _refresh(request, params)
         if grant_type == TOKEN_EXCHANGE_GRANT:
@@ -54,10 +54,10 @@ async def token(request: Request) -> HTTPResponse:
 
 
 async def _refresh(request: Request, params: flow.Params) -> HTTPResponse:
-    client_id = flow.single(params, "client_id", required=True) or ""
+    client_id = flow.param(params, "client_id", required=True) or ""
     request.ctx.client_id = client_id
-    refresh_token = flow.single(params, "refresh_token", required=True, max_length=MAX_TOKEN_LENGTH)
-    resource = flow.single(params, "resource")
+    refresh_token = flow.param(params, "refresh_token", required=True, max_length=MAX_TOKEN_LENGTH)
+    resource = flow.param(params, "resource")
     pair = await request.app.ctx.grants.refresh(client_id, refresh_token or "", resource)
     return oauth_json(pair)
 
@@ -69,7 +69,7 @@ async def _exchange(request: Request, params: flow.Params) -> HTTPResponse:
     )
     caller = introspection.authenticate(ctx.resource_server_callers, presented)
     request.ctx.client_id = caller.client_id
-    subject = flow.single(params, "subject_token", required=True, max_length=MAX_TOKEN_LENGTH)
-    subject_type = flow.single(params, "subject_token_type", required=True)
+    subject = flow.param(params, "subject_token", required=True, max_length=MAX_TOKEN_LENGTH)
+    subject_type = flow.param(params, "subject_token_type", required=True)
     answer = await ctx.grants.exchange(caller.server, subject or "", subject_type or "")
     return oauth_json(answer)

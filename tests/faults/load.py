@@ -55,6 +55,7 @@ RESOURCE_SERVER = "127.0.0.4"
 # Bound mode: a key OpenRouter issued this close to a replica's SIGKILL may have died
 # before the grant holding it was stored (milliseconds; the margin is for a busy machine).
 STORE_WINDOW = 0.25
+REPLICA_KILL = "replica SIGKILL"  # the fault (tests/faults/scenarios.py) that can do that
 _HEADING = re.compile(r"<h1>(.*?)</h1>|<title>(.*?)</title>", re.S)
 
 
@@ -262,12 +263,7 @@ async def login(
         "client_id": client_id,
         "code_verifier": verifier,
     }
-    token = await step(
-        flow,
-        "token",
-        lambda: http.post(f"{issuer}/token", data=form),
-        lambda r: r.status_code == 200,
-    )
+    token = await tokens(flow, http, issuer, "token", form)
     flow.key = token.json()["access_token"]
     if bound:
         await refresh(flow, http, issuer, client_id, token.json()["refresh_token"])
@@ -292,13 +288,16 @@ async def refresh(
 ) -> None:
     """Bound mode: one refresh (rotation); the new access token replaces the first."""
     form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
-    refreshed = await step(
-        flow,
-        "refresh",
-        lambda: http.post(f"{issuer}/token", data=form),
-        lambda r: r.status_code == 200,
+    flow.key = (await tokens(flow, http, issuer, "refresh", form)).json()["access_token"]
+
+
+async def tokens(
+    flow: Flow, http: httpx.AsyncClient, issuer: str, name: str, form: dict[str, str]
+) -> httpx.Response:
+    """A /token step (a redemption or a refresh) that must end in a token answer."""
+    return await step(
+        flow, name, lambda: http.post(f"{issuer}/token", data=form), lambda r: r.status_code == 200
     )
-    flow.key = refreshed.json()["access_token"]
 
 
 async def exchange(
@@ -470,10 +469,12 @@ def lost_with_its_answer(flow: Flow, run: Run) -> bool:
     and the retry finds OpenRouter's single-use code spent. It shows as a lost /token
     answer, then ``invalid_grant``, with exactly one key issued for the flow (the ledger
     checks that). Bound mode stores the grant before answering, so the retry receives it:
-    there, only a key issued in the instant the replica was killed (before that store
+    there, only a key issued in the instant a replica was killed (before that store
     write, see SECURITY.md) is excused."""
     issued = [e for e in run.exchanges if e.key and e.label == flow.name]
-    if run.bound and not all(abs(e.at - run.fault_at) < STORE_WINDOW for e in issued):
+    if run.bound and not (
+        run.fault == REPLICA_KILL and all(abs(e.at - run.fault_at) < STORE_WINDOW for e in issued)
+    ):
         return False
     return (
         flow.step == "token"

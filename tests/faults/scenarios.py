@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.faults.load import Bound, Load, Run
+from tests.faults.load import REPLICA_KILL, Bound, Load, Run
 from tests.processes import wait_until_healthy
 from tests.production import Shape
 
@@ -122,7 +122,7 @@ FAULTS: dict[str, Fault] = {
     "etcd leader SIGKILL": leader_kill,
     "etcd member SIGSTOP": member_pause,
     "etcd quorum lost": quorum_loss,
-    "replica SIGKILL": replica_kill,
+    REPLICA_KILL: replica_kill,
     "secret rotation, two phases": rotation,
     "nginx reload": ingress_reload,
 }

@@ -84,6 +84,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def cpu_seconds_exact(pid: int) -> float:
+    """CPU time of every thread of ``pid`` to the nanosecond (schedstat), where a few
+    thousand fast requests are too few for :func:`cpu_seconds`' clock ticks."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -348,24 +360,33 @@ def gets_report(
 
 
 def measure_in_turns(
-    targets: dict[str, tuple[str, list[dict[str, Any]]]], args: argparse.Namespace
+    targets: dict[str, tuple[str, list[dict[str, Any]]]],
+    args: argparse.Namespace,
+    server: subprocess.Popen[bytes],
 ) -> dict[str, dict[str, Any]]:
     """Like :func:`measure_gets` for two targets of one server, measured in turns A B B A
-    (each turn half the checks), so other work on the machine weighs on both alike."""
+    (each turn half the checks), so other work on the machine weighs on both alike; also
+    the server's CPU per request, which that other work hardly changes."""
     for url, requests_kw in targets.values():
         asyncio.run(run_gets(url, requests_kw, min(args.checks, 2000), args.check_concurrency))
     latencies: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     elapsed: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
     for name in [*targets, *reversed(targets)]:
         url, requests_kw = targets[name]
+        cpu[name] -= cpu_seconds_exact(server.pid)
         turn = asyncio.run(run_gets(url, requests_kw, args.checks // 2, args.check_concurrency))
+        cpu[name] += cpu_seconds_exact(server.pid)
         latencies[name].extend(turn[0])
         for status, count in turn[1].items():
             statuses[name][status] += count
         elapsed[name] += turn[2]
     return {
-        name: gets_report(name, latencies[name], dict(statuses[name]), elapsed[name])
+        name: {
+            **gets_report(name, latencies[name], dict(statuses[name]), elapsed[name]),
+            "cpu_us_per_request": cpu[name] / max(1, len(latencies[name])) * 1e6,
+        }
         for name in targets
     }
 
@@ -438,6 +459,10 @@ def bench_workers(
         "introspect_vs_hello": report["introspect"]["requests_per_second"] / hello,
         "cached_introspection_exchange_vs_bare_route": report["rs_tool"]["requests_per_second"]
         / report["rs_hello"]["requests_per_second"],
+        # The same, as requests per CPU second of the resource server: steadier on a
+        # machine shared with other work.
+        "cached_introspection_exchange_vs_bare_route_cpu": report["rs_hello"]["cpu_us_per_request"]
+        / report["rs_tool"]["cpu_us_per_request"],
     }
     return report
 
@@ -497,9 +522,9 @@ def measure_resource_server(
         RESOURCE_SERVER["secret"],
     ]
     bearers = [{"headers": {"Authorization": f"Bearer {t}"}} for t in tokens]
-    with started(command, {**os.environ, "PYTHONPATH": str(REPO)}, f"{url}/hello"):
+    with started(command, {**os.environ, "PYTHONPATH": str(REPO)}, f"{url}/hello") as server:
         targets = {"rs_hello": (f"{url}/hello", [{}]), "rs_tool": (f"{url}/tool", bearers)}
-        return measure_in_turns(targets, args)
+        return measure_in_turns(targets, args, server)
 
 
 def measure_refreshes(
@@ -627,7 +652,10 @@ def table(reports: list[dict[str, Any]]) -> str:
     for report in reports:
         lines.append(
             f"{report['workers']} worker(s), cached introspection + exchange / bare route: "
-            f"{report['ratios']['cached_introspection_exchange_vs_bare_route']:.2f}x"
+            f"{report['ratios']['cached_introspection_exchange_vs_bare_route']:.2f}x req/s, "
+            f"{report['ratios']['cached_introspection_exchange_vs_bare_route_cpu']:.2f}x req per "
+            f"CPU second ({report['rs_hello']['cpu_us_per_request']:.0f} vs "
+            f"{report['rs_tool']['cpu_us_per_request']:.0f} us)"
         )
     lines.append("")
     lines.append(

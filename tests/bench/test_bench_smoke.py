@@ -76,8 +76,10 @@ def test_a_small_benchmark_run_completes_every_flow(tmp_path):
         "exchange_vs_hello",
         "introspect_vs_hello",
         "cached_introspection_exchange_vs_bare_route",
+        "cached_introspection_exchange_vs_bare_route_cpu",
     } <= set(run["ratios"])
     assert run["ratios"]["cached_introspection_exchange_vs_bare_route"] > 0
+    assert run["rs_tool"]["cpu_us_per_request"] > 0
     assert "flows/s" in result.stdout and "bound mode" in result.stdout
     assert "cached introspection + exchange / bare route" in result.stdout
 

@@ -106,6 +106,7 @@ class Flow:
     # 502/504, timeout): the one way a key can be issued for a flow that never got it.
     lost_token_answers: int = 0
     replay: str = ""  # "", "refused" or "redeemed again"
+    refresh_spent: bool = False  # bound: a refresh applied whose answer was lost (see refresh)
     attempts: list[Attempt] = field(default_factory=list)
 
     @property
@@ -286,9 +287,22 @@ async def check_key(flow: Flow, http: httpx.AsyncClient, issuer: str, name: str)
 async def refresh(
     flow: Flow, http: httpx.AsyncClient, issuer: str, client_id: str, refresh_token: str
 ) -> None:
-    """Bound mode: one refresh (rotation); the new access token replaces the first."""
+    """Bound mode: one refresh (rotation); the new access token replaces the first.
+
+    A rotation etcd applied whose answer was lost (503, 502, a dropped connection) spent
+    the refresh token: the retry hears ``invalid_grant`` and the grant lives on, its
+    access token still working ("Retries stay safe" in SECURITY.md). The flow then goes
+    on with that access token, as a client does until it expires."""
     form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
-    flow.key = (await tokens(flow, http, issuer, "refresh", form)).json()["access_token"]
+    try:
+        flow.key = (await tokens(flow, http, issuer, "refresh", form)).json()["access_token"]
+    except StepFailed as failed:
+        lost = any(
+            a.step == "refresh" and (a.error or a.status in RETRYABLE) for a in flow.attempts
+        )
+        if not (lost and not failed.hung and "invalid_grant" in failed.answer):
+            raise
+        flow.refresh_spent = True
 
 
 async def tokens(

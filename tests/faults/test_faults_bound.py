@@ -49,7 +49,9 @@ def test_bound_mode_loses_no_grant(bound_shape: Shape, fault: str) -> None:
     before_store = [f for f in run.flows if f.outcome != "completed"]
     assert row["keys_lost_in_transit"] == len(before_store), before_store
     received = sum(1 for f in run.flows if f.lost_token_answers and f.outcome == "completed")
+    spent = sum(1 for f in run.flows if f.refresh_spent)
     print(
+        f"refreshes applied but their answer lost (went on with the access token): {spent}; "
         f"/token answers lost, then received on retry: {received}; "
         f"keys lost before their grant was stored: {len(before_store)}"
     )

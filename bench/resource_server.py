@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from starlette.types import ASGIApp
 
 from openrouter_oauth.mcp_verifier import SCOPE, OpenRouterKeyVerifier, current_key
@@ -49,11 +49,10 @@ def protected(endpoint: ASGIApp, verifier: OpenRouterKeyVerifier, resource: str)
 
 
 def create_app(verifier: OpenRouterKeyVerifier, resource: str) -> Starlette:
-    tool_app = Route("/", tool).app  # the request/response wrapper Starlette puts round it
     return Starlette(
         routes=[
             Route("/hello", hello),
-            Route("/tool", protected(tool_app, verifier, resource), methods=["GET"]),
+            Route("/tool", protected(request_response(tool), verifier, resource), methods=["GET"]),
         ]
     )
 

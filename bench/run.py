@@ -5,9 +5,11 @@
 Starts its own etcd, the fake OpenRouter (its own process) and, for each worker
 count, the floor app, the service as it ships (``openrouter-oauth serve``), then the
 service with ``ACCESS_TOKENS=bound`` (logins, refreshes, token exchanges,
-introspections), all on 127.0.0.1. Every flow is checked (a flow that ends without a working key
-is an error). Prints a table and writes JSON to bench/results/. Bounded by
---flows and --max-seconds; every process it starts is stopped at the end.
+introspections) and a resource server in front of it (bench/resource_server.py: its
+cached introspection and exchange against its own bare route), all on 127.0.0.1.
+Every flow is checked (a flow that ends without a working key is an error). Prints a
+table and writes JSON to bench/results/. Bounded by --flows and --max-seconds; every
+process it starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -80,6 +82,18 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime + stime
     return total / CLK_TCK
+
+
+def cpu_seconds_exact(pid: int) -> float:
+    """CPU time of every thread of ``pid`` to the nanosecond (schedstat), where a few
+    thousand fast requests are too few for :func:`cpu_seconds`' clock ticks."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -330,12 +344,50 @@ def measure_gets(
     latencies, statuses, elapsed = asyncio.run(
         run_gets(url, requests_kw, args.checks, args.check_concurrency)
     )
+    return gets_report(name, latencies, statuses, elapsed)
+
+
+def gets_report(
+    name: str, latencies: list[float], statuses: dict[int, int], elapsed: float
+) -> dict[str, Any]:
     return {
         "target": name,
         "requests": len(latencies),
         "statuses": statuses,
         "requests_per_second": len(latencies) / elapsed,
         **percentiles(latencies),
+    }
+
+
+def measure_in_turns(
+    targets: dict[str, tuple[str, list[dict[str, Any]]]],
+    args: argparse.Namespace,
+    server: subprocess.Popen[bytes],
+) -> dict[str, dict[str, Any]]:
+    """Like :func:`measure_gets` for two targets of one server, measured in turns A B B A
+    (each turn half the checks), so other work on the machine weighs on both alike; also
+    the server's CPU per request, which that other work hardly changes."""
+    for url, requests_kw in targets.values():
+        asyncio.run(run_gets(url, requests_kw, min(args.checks, 2000), args.check_concurrency))
+    latencies: dict[str, list[float]] = defaultdict(list)
+    statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    elapsed: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
+    for name in [*targets, *reversed(targets)]:
+        url, requests_kw = targets[name]
+        cpu[name] -= cpu_seconds_exact(server.pid)
+        turn = asyncio.run(run_gets(url, requests_kw, args.checks // 2, args.check_concurrency))
+        cpu[name] += cpu_seconds_exact(server.pid)
+        latencies[name].extend(turn[0])
+        for status, count in turn[1].items():
+            statuses[name][status] += count
+        elapsed[name] += turn[2]
+    return {
+        name: {
+            **gets_report(name, latencies[name], dict(statuses[name]), elapsed[name]),
+            "cpu_us_per_request": cpu[name] / max(1, len(latencies[name])) * 1e6,
+        }
+        for name in targets
     }
 
 
@@ -405,6 +457,12 @@ def bench_workers(
         "refresh_vs_hello": report["refresh"]["requests_per_second"] / hello,
         "exchange_vs_hello": report["exchange"]["requests_per_second"] / hello,
         "introspect_vs_hello": report["introspect"]["requests_per_second"] / hello,
+        "cached_introspection_exchange_vs_bare_route": report["rs_tool"]["requests_per_second"]
+        / report["rs_hello"]["requests_per_second"],
+        # The same, as requests per CPU second of the resource server: steadier on a
+        # machine shared with other work.
+        "cached_introspection_exchange_vs_bare_route_cpu": report["rs_hello"]["cpu_us_per_request"]
+        / report["rs_tool"]["cpu_us_per_request"],
     }
     return report
 
@@ -417,7 +475,9 @@ def bench_bound(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """ACCESS_TOKENS=bound: login flows (ending in the resource server's exchange), then
-    refreshes, repeated exchanges of the same tokens and introspections."""
+    refreshes, repeated exchanges of the same tokens and introspections (uncached: the
+    authorization server reads the grant on every call, so revocation is immediate), then
+    the resource server's tool calls with those tokens (its caches) against its bare route."""
     report, results = measure_flows("bound", service, base, etcd, openrouter, args, bound=True)
     tokens = results.keys[:200]
     headers = resource_server_auth()
@@ -434,7 +494,37 @@ def bench_bound(
         [{"data": {"token": t}, "headers": headers} for t in tokens],
         args,
     )
-    return {"bound": report, **{k: report.pop(k) for k in ("refresh", "exchange", "introspect")}}
+    report.update(measure_resource_server(base, tokens, args))
+    moved = ("refresh", "exchange", "introspect", "rs_hello", "rs_tool")
+    return {"bound": report, **{k: report.pop(k) for k in moved}}
+
+
+def measure_resource_server(
+    issuer: str, tokens: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The same load as ``/me`` against ``/hello``, on a resource server: its bare route
+    and a tool call per bound token (cached introspection + cached exchange), in turns."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.resource_server",
+        "--port",
+        str(port),
+        "--issuer",
+        issuer,
+        "--resource",
+        RESOURCE_SERVER["resource"],
+        "--client-id",
+        RESOURCE_SERVER["id"],
+        "--client-secret",
+        RESOURCE_SERVER["secret"],
+    ]
+    bearers = [{"headers": {"Authorization": f"Bearer {t}"}} for t in tokens]
+    with started(command, {**os.environ, "PYTHONPATH": str(REPO)}, f"{url}/hello") as server:
+        targets = {"rs_hello": (f"{url}/hello", [{}]), "rs_tool": (f"{url}/tool", bearers)}
+        return measure_in_turns(targets, args, server)
 
 
 def measure_refreshes(
@@ -500,6 +590,18 @@ def soak(
 
 # -- report ------------------------------------------------------------------------
 
+# Token-check rows of the table: report key → label (ratios against /hello, except the
+# resource server's tool call, which is against the resource server's own bare route).
+CHECK_ROWS = {
+    "hello": "hello",
+    "me": "me",
+    "refresh": "refresh",
+    "exchange": "exchange (uncached)",
+    "introspect": "introspect (uncached)",
+    "rs_hello": "rs bare route",
+    "rs_tool": "rs tool (cached)",
+}
+
 
 def table(reports: list[dict[str, Any]]) -> str:
     lines = [
@@ -517,15 +619,17 @@ def table(reports: list[dict[str, Any]]) -> str:
             )
     lines.append("")
     lines.append(
-        f"{'workers':>7} {'target':>8} {'req/s':>9} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'workers':>7} {'target':>21} {'req/s':>9} {'p50 ms':>7} {'p95 ms':>7} "
         f"{'p99 ms':>7} {'ratio':>6}"
     )
     for report in reports:
-        for name in ("hello", "me", "refresh", "exchange", "introspect"):
+        for name, label in CHECK_ROWS.items():
             r = report[name]
             ratio = report["ratios"].get(f"{name}_vs_hello", 1.0)
+            if name == "rs_tool":
+                ratio = report["ratios"]["cached_introspection_exchange_vs_bare_route"]
             lines.append(
-                f"{report['workers']:>7} {name:>8} {r['requests_per_second']:>9.0f} "
+                f"{report['workers']:>7} {label:>21} {r['requests_per_second']:>9.0f} "
                 f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['p99']:>7.2f} {ratio:>6.2f}"
             )
     if len(reports) > 1:
@@ -540,6 +644,18 @@ def table(reports: list[dict[str, Any]]) -> str:
             f"{report['workers']} worker(s), bound mode: {report['bound']['flows_per_second']:.1f} "
             f"logins/s, {report['bound']['cpu_seconds_per_flow'] * 1000:.2f} cpu ms/login = "
             f"{report['ratios']['bound_login_cpu_vs_key_login']:.2f}x an openrouter-key login"
+        )
+    lines.append(
+        "(uncached: the authorization server reads the grant on every call, so revocation "
+        "is immediate; cached: the resource server's verifier, against its own bare route)"
+    )
+    for report in reports:
+        lines.append(
+            f"{report['workers']} worker(s), cached introspection + exchange / bare route: "
+            f"{report['ratios']['cached_introspection_exchange_vs_bare_route']:.2f}x req/s, "
+            f"{report['ratios']['cached_introspection_exchange_vs_bare_route_cpu']:.2f}x req per "
+            f"CPU second ({report['rs_hello']['cpu_us_per_request']:.0f} vs "
+            f"{report['rs_tool']['cpu_us_per_request']:.0f} us)"
         )
     lines.append("")
     lines.append(

@@ -254,6 +254,7 @@ class Shape:
     prefix: str = field(default_factory=lambda: f"/production-{secrets.token_hex(4)}/")
     replicas: list[Service] = field(default_factory=list)
     ingress: Ingress | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # more, e.g. ACCESS_TOKENS
     _logs: list[Path] = field(default_factory=list)
 
     @property
@@ -273,6 +274,7 @@ class Shape:
             RATE_LIMITS=RATE_LIMITS,
             ETCD_PREFIX=self.prefix,
             ETCD_TIMEOUT_SECONDS=f"{ETCD_TIMEOUT_SECONDS:g}",
+            **self.settings,
         )
 
     def start_replicas(self) -> None:
@@ -378,8 +380,9 @@ def client_context(ca: Path) -> ssl.SSLContext:
 
 
 @contextmanager
-def production() -> Iterator[Shape]:
-    """The whole shape, started; every process stopped and every file removed after."""
+def production(settings: dict[str, str] | None = None) -> Iterator[Shape]:
+    """The whole shape, started; every process stopped and every file removed after.
+    ``settings``: more environment for every replica (``ACCESS_TOKENS=bound``, say)."""
     folder = Path(tempfile.mkdtemp(prefix="production-"))
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, folder, ignore_errors=True)
@@ -397,6 +400,7 @@ def production() -> Iterator[Shape]:
             ca=ca,
             context=client_context(ca.ca),
             ingress_cert=ca.issue("ingress", ip="127.0.0.1"),
+            settings=dict(settings or {}),
         )
         stack.callback(shape.destroy)
         shape.start_replicas()

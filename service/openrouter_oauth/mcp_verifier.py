@@ -225,6 +225,7 @@ class OpenRouterKeyVerifier:
         self.introspection_url = introspection_url or f"{self.issuer_url}/introspect"
         self.token_url = f"{self.issuer_url}/token"
         self.resource = resource
+        self._audience = canonical_resource(resource) if resource else None
         self._max_length = _MAX_BOUND_TOKEN_LENGTH if resource else _MAX_TOKEN_LENGTH
         self._keys: dict[bytes, _Exchanged] = {}
         self._exchanges: dict[bytes, asyncio.Future[str | None]] = {}
@@ -339,7 +340,10 @@ class OpenRouterKeyVerifier:
     def _remember(self, digest: bytes, claims: dict[str, Any] | None) -> _Entry:
         now = self._clock()
         ttl = self.cache_seconds if claims is not None else self.negative_cache_seconds
-        entry = _Entry(now + ttl, claims)
+        # The audience is checked once per answer, not on every cached call: parsing the
+        # URLs was most of a cache hit's cost.
+        for_us = claims is not None and self._for_this_resource(claims)
+        entry = _Entry(now + ttl, claims if for_us else None)
         if ttl <= 0:
             return entry
         _make_room(self._cache, now, self.max_cache_entries)
@@ -347,7 +351,7 @@ class OpenRouterKeyVerifier:
         return entry
 
     def _accepted(self, token: str, claims: dict[str, Any] | None) -> OpenRouterKey | None:
-        if claims is None or not self._for_this_resource(claims):
+        if claims is None:  # inactive, or for another resource (see _remember)
             return None
         exp = claims.get("exp")
         if exp is not None and not _is_epoch(exp):
@@ -372,9 +376,7 @@ class OpenRouterKeyVerifier:
         if self.resource is None:
             return True
         audience = claims.get("aud")
-        return isinstance(audience, str) and canonical_resource(audience) == canonical_resource(
-            self.resource
-        )
+        return isinstance(audience, str) and canonical_resource(audience) == self._audience
 
     def _client_id(self, token: str, claims: dict[str, Any]) -> str:
         """The SDK ties a session to (client_id, iss, sub). A bound token names its OAuth

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.faults.load import Load, Run
+from tests.faults.load import REPLICA_KILL, Bound, Load, Run
 from tests.processes import wait_until_healthy
 from tests.production import Shape
 
@@ -122,7 +122,7 @@ FAULTS: dict[str, Fault] = {
     "etcd leader SIGKILL": leader_kill,
     "etcd member SIGSTOP": member_pause,
     "etcd quorum lost": quorum_loss,
-    "replica SIGKILL": replica_kill,
+    REPLICA_KILL: replica_kill,
     "secret rotation, two phases": rotation,
     "nginx reload": ingress_reload,
 }
@@ -139,11 +139,19 @@ class Timing:
 _LABELS = iter(range(1_000_000))
 
 
-async def under_fault(shape: Shape, fault: str, inject: Fault, timing: Timing, clients: int) -> Run:
+async def under_fault(
+    shape: Shape,
+    fault: str,
+    inject: Fault,
+    timing: Timing,
+    clients: int,
+    bound: Bound | None = None,
+) -> Run:
     """Run the load, inject the fault after ``timing.before``, keep loading for
-    ``timing.after`` once it is restored, then let every flow finish."""
+    ``timing.after`` once it is restored, then let every flow finish. ``bound``: the
+    shape runs ``ACCESS_TOKENS=bound`` with that resource server declared."""
     label = f"{fault.split()[0]}{next(_LABELS)}"
-    load = Load(shape.issuer, shape.fake.base_url, shape.context, clients, label)
+    load = Load(shape.issuer, shape.fake.base_url, shape.context, clients, label, bound)
     wall, started = time.time(), time.monotonic()
     load.start()
     marks = Marks()
@@ -168,4 +176,5 @@ async def under_fault(shape: Shape, fault: str, inject: Fault, timing: Timing, c
             e for e in shape.fake.exchanges_since(started) if e.label.startswith(f"{label}-")
         ],
         logged=[line for line in shape.ingress_log() if line.at >= wall],
+        bound=bound is not None,
     )

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from openrouter_oauth import mcp_verifier
 from openrouter_oauth.mcp_verifier import IntrospectionUnavailable, OpenRouterKeyVerifier
 from tests.unit.test_mcp_verifier import ACTIVE, ISSUER, KEY, Clock
 
@@ -81,6 +82,26 @@ async def test_a_token_for_another_resource_is_refused_without_an_exchange():
     server = AuthorizationServer(audience="https://other.example.com/mcp")
     assert await verifier(server, Clock()).verify_token(TOKEN) is None
     assert server.calls == ["/introspect"]
+
+
+async def test_a_cached_answer_is_not_checked_again(monkeypatch):
+    """The audience is compared once per introspection answer: a cache hit parses no URL
+    (that parsing was most of a tool call's verification cost; see docs/benchmarks.md).
+    A refused audience stays refused from the cache too."""
+    compared = []
+    real = mcp_verifier.canonical_resource
+    monkeypatch.setattr(
+        mcp_verifier, "canonical_resource", lambda url: compared.append(url) or real(url)
+    )
+    check = verifier(AuthorizationServer(), Clock())
+    assert await check.verify_token(TOKEN)
+    after_first = len(compared)
+    for _ in range(5):
+        assert (await check.verify_token(TOKEN)).key == KEY
+    assert len(compared) == after_first
+    other = verifier(AuthorizationServer(audience="https://other.example.com/mcp"), Clock())
+    for _ in range(3):
+        assert await other.verify_token(TOKEN) is None
 
 
 async def test_one_exchange_per_token_however_many_ask_and_kept_until_it_expires():

@@ -90,9 +90,10 @@ class EtcdTls:
 
 
 class EtcdServer:
-    """A throw-away single-member etcd on free loopback ports."""
+    """A throw-away single-member etcd on free loopback ports (or on ``host``'s)."""
 
-    def __init__(self, tls: EtcdTls | None = None) -> None:
+    def __init__(self, tls: EtcdTls | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.client_port, self.peer_port = free_port(), free_port()
         self.data_dir = tempfile.mkdtemp(prefix="etcd-test-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -101,7 +102,7 @@ class EtcdServer:
     @property
     def endpoint(self) -> str:
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.client_port}"
+        return f"{scheme}://{self.host}:{self.client_port}"
 
     def _tls_args(self) -> list[str]:
         if self.tls is None:
@@ -117,7 +118,7 @@ class EtcdServer:
         ]
 
     def start(self) -> EtcdServer:
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        peer = f"http://{self.host}:{self.peer_port}"
         self.process = subprocess.Popen(
             [
                 etcd_binary(),

@@ -1,0 +1,170 @@
+"""The chart's pods on a real node: the Containerfile's image under the chart's own pod spec.
+
+`helm install` as the README says (the image from containerd, pullPolicy Never) into a
+namespace that enforces the `restricted` Pod Security Standard; the kubelet runs every pod
+and marks it Ready through its own probes; the operator runs as the chart's pod with
+in-cluster configuration (the kubelet's projected ServiceAccount token, the "kubernetes"
+Service through kube-proxy). Then `kubectl apply` of a provider, a whole login through the
+chart's Service against the fake OpenRouter (reached from the pods), and a two-phase
+rotation while logins keep running.
+
+The state store is an etcd on the host (at the node's bridge address), not the bundled
+one: the bundled etcd is reached by its Service's DNS name and this node has no cluster
+DNS (and its image could not be pulled: no registry is reachable here).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.openrouter import FakeOpenRouter
+from tests.harness import EtcdServer
+from tests.integration.flows import logged_in
+from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, provider, release_providers
+from tests.kube.controlplane import Cli, wait_for
+from tests.node.node import Node
+from tests.node.relay import Relay
+
+PROVIDER = "openrouter-oauth"
+OLD, NEW = "o" * 40, "n" * 40
+SERVICE_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=server"
+ROLLOUT_TIMEOUT = 100  # within Cli.run's 120 s
+
+
+@dataclass
+class Release:
+    namespace: str
+    issuer: str
+    relay: Relay
+    install_to_ready: float
+
+
+def live_pods(admin: Cli, namespace: str) -> list[dict[str, Any]]:
+    """The pods not being deleted (a rollout's old ones may linger a moment)."""
+    return [p for p in admin.items(namespace, "pods") if not p["metadata"].get("deletionTimestamp")]
+
+
+def pods_ready(admin: Cli, namespace: str, expected: int) -> list[dict[str, Any]] | None:
+    """Every pod in the namespace Ready (by the kubelet's probes), and as many as expected."""
+    pods = live_pods(admin, namespace)
+    ready = [
+        p
+        for p in pods
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p.get("status", {}).get("conditions", [])
+        )
+    ]
+    return pods if len(ready) == len(pods) == expected else None
+
+
+def describe(admin: Cli, node: Node, namespace: str) -> str:
+    """What a failure message needs: the pods, the events, the node's logs."""
+    pods = admin.kubectl("-n", namespace, "get", "pods", "-o", "wide", check=False).stdout
+    events = admin.kubectl("-n", namespace, "get", "events", check=False).stdout
+    return f"{pods}\n{events[-4000:]}\n{node.logs()}"
+
+
+def wait_rolled_out(admin: Cli, node: Node, namespace: str, expected: int) -> None:
+    for deployment in (DEPLOYMENT, f"{DEPLOYMENT}-operator"):
+        done = admin.kubectl(
+            "-n", namespace, "rollout", "status", f"deployment/{deployment}",
+            f"--timeout={ROLLOUT_TIMEOUT}s", check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, describe(admin, node, namespace)
+    wait_for(lambda: pods_ready(admin, namespace, expected), 60, f"{expected} pods Ready")
+
+
+def write_state(admin: Cli, namespace: str, value: str) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "state"}}
+    admin.apply(namespace, {**secret, "stringData": {"secret": value}})
+
+
+@pytest.fixture(scope="module")
+def release(
+    node: Node,
+    node_admin: Cli,
+    image: str,
+    pod_etcd: EtcdServer,
+    pod_fake: FakeOpenRouter,
+) -> Iterator[Release]:
+    """The chart installed and a provider applied; every pod Ready. Times install → Ready."""
+    admin = node_admin
+    node.load(image)
+    namespace = f"node-{uuid.uuid4().hex[:8]}"
+    admin.kubectl("create", "namespace", namespace)
+    admin.kubectl(
+        "label", "namespace", namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )  # fmt: skip
+    repository, tag = image.rsplit(":", 1)
+    started = time.monotonic()
+    admin.helm(
+        "install", RELEASE, str(CHART), "--namespace", namespace,
+        "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
+        "--set", "image.pullPolicy=Never",
+        "--set", "etcd.bundled=false", "--set", f"etcd.externalEndpoints={pod_etcd.endpoint}",
+        "--set", f"etcd.prefix=/{namespace}/",
+        "--set", f"config.openrouterBaseURL={pod_fake.base_url}",
+        # Every login of the test comes from one address (the relay's).
+        "--set", "config.rateLimits=off",
+        # How often the operator looks at a rotation's rollout (the chart's default is 30 s).
+        "--set", "operator.resyncSeconds=2",
+    )  # fmt: skip
+    service = admin.get(namespace, "service", DEPLOYMENT)
+    assert service is not None
+    relay = Relay((service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"])).start()
+    try:
+        write_state(admin, namespace, OLD)
+        admin.apply(namespace, provider(PROVIDER, issuerURL=relay.url, secretRef={"name": "state"}))
+        # The operator and the service's two replicas.
+        wait_rolled_out(admin, node, namespace, expected=3)
+        ready = Release(namespace, relay.url, relay, time.monotonic() - started)
+        print(f"\nhelm install → every pod Ready: {ready.install_to_ready:.1f}s")
+        yield ready
+    finally:
+        relay.stop()
+        release_providers(admin, namespace)
+        admin.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_every_pod_runs_under_the_restricted_standard(node_admin: Cli, release: Release) -> None:
+    """Admitted by PodSecurity `restricted`, Ready through the probes the chart declares."""
+    admin = node_admin
+    namespace = admin.get("", "namespace", release.namespace) or {}
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = wait_for(lambda: pods_ready(admin, release.namespace, 3), 60, "3 pods Ready")
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        assert container["imagePullPolicy"] == "Never"
+        assert {"readinessProbe", "livenessProbe"} <= container.keys(), container["name"]
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["ready"] and status["restartCount"] == 0, (pod["metadata"]["name"], status)
+    # The operator runs as the chart's pod, on the token the kubelet projected into it:
+    # the provider it configured is the proof that it reached the API server.
+    operators = [
+        p for p in pods if p["metadata"]["labels"].get("app.kubernetes.io/component") == "operator"
+    ]
+    assert len(operators) == 1
+    mounts = operators[0]["spec"]["containers"][0]["volumeMounts"]
+    token_mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert any(m["mountPath"] == token_mount for m in mounts)
+    found = admin.get(release.namespace, "oauthprovider", PROVIDER) or {}
+    ready = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "Configured")
+
+
+async def test_a_login_completes_through_the_service(release: Release) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        metadata = await http.get(f"{release.issuer}/.well-known/oauth-authorization-server")
+        assert metadata.json()["issuer"] == release.issuer
+        await logged_in(http, release.issuer)

@@ -15,15 +15,26 @@ DNS (and its image could not be pulled: no registry is reachable here).
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
+from openrouter_oauth_operator.reconcile import (
+    ACCEPTING,
+    SEALING,
+    STABLE,
+    config_secret_name,
+    read_config,
+)
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.harness import EtcdServer
 from tests.integration.flows import logged_in
@@ -168,3 +179,135 @@ async def test_a_login_completes_through_the_service(release: Release) -> None:
         metadata = await http.get(f"{release.issuer}/.well-known/oauth-authorization-server")
         assert metadata.json()["issuer"] == release.issuer
         await logged_in(http, release.issuer)
+
+
+@dataclass
+class Logins:
+    """Logins in a loop from a few concurrent clients, counted."""
+
+    started: int = 0
+    completed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    async def run(self, issuer: str, stop: asyncio.Event, clients: int = 3) -> None:
+        await asyncio.gather(*(self._client(issuer, stop) for _ in range(clients)))
+
+    async def _client(self, issuer: str, stop: asyncio.Event) -> None:
+        """One browser (its own cookies), a new connection for every request: kube-proxy
+        balances connections, so the steps of one login land on old and new pods alike."""
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=20, limits=limits) as http:
+            await self._logins(http, issuer, stop)
+
+    async def _logins(self, http: httpx.AsyncClient, issuer: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.started += 1
+            try:
+                await logged_in(http, issuer)
+            except Exception as failure:  # every failure is counted and shown, none stops it
+                self.failures.append(f"{time.strftime('%X')} {failure!r}"[:400])
+            else:
+                self.completed += 1
+
+
+class PodWatch:
+    """Every state the service's containers were reported in (kubectl get --watch)."""
+
+    def __init__(self, admin: Cli, namespace: str) -> None:
+        self.seen: set[str] = set()
+        self.terminated: dict[str, dict[str, Any]] = {}
+        self._process = subprocess.Popen(
+            [
+                str(admin.binaries / "kubectl"), "--kubeconfig", str(admin.kubeconfig),
+                "-n", namespace, "get", "pods", "-l", SERVICE_PODS, "--watch", "-o", "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        """kubectl prints one JSON object after another; collect terminated containers."""
+        assert self._process.stdout is not None
+        decoder, buffer = json.JSONDecoder(), ""
+        for line in self._process.stdout:
+            buffer += line
+            try:
+                pod, end = decoder.raw_decode(buffer.lstrip())
+            except json.JSONDecodeError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            self.seen.add(pod["metadata"]["name"])
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                if "terminated" in (status.get("state") or {}):
+                    self.terminated[pod["metadata"]["name"]] = status["state"]["terminated"]
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)
+        self._thread.join(10)
+
+
+def pod_names(admin: Cli, namespace: str) -> set[str]:
+    return {p["metadata"]["name"] for p in admin.items(namespace, "pods", SERVICE_PODS)}
+
+
+def config_phase(admin: Cli, namespace: str) -> tuple[str, str] | None:
+    config = read_config(admin.get(namespace, "secret", config_secret_name(DEPLOYMENT)))
+    return (config.phase, config.secret) if config else None
+
+
+def rotate(admin: Cli, node: Node, namespace: str) -> list[tuple[str, str]]:
+    """Write NEW; wait for both phases and the last rollout. Returns the phases seen."""
+    seen: list[tuple[str, str]] = []
+
+    def note() -> tuple[str, str] | None:
+        phase = config_phase(admin, namespace)
+        if phase and (not seen or seen[-1] != phase):
+            seen.append(phase)
+        return phase if phase == (STABLE, NEW) else None
+
+    write_state(admin, namespace, NEW)
+    wait_for(note, ROLLOUT_TIMEOUT, "the rotation to reach Stable with the new secret", step=0.5)
+    wait_rolled_out(admin, node, namespace, expected=3)
+    return seen
+
+
+async def test_a_two_phase_rotation_loses_no_login(
+    node: Node, node_admin: Cli, release: Release
+) -> None:
+    """Logins run the whole time; old pods are stopped by SIGTERM and drain."""
+    admin, namespace = node_admin, release.namespace
+    before = pod_names(admin, namespace)
+    watch = PodWatch(admin, namespace)
+    logins, stop = Logins(), asyncio.Event()
+    load = asyncio.create_task(logins.run(release.issuer, stop))
+    try:
+        await asyncio.sleep(2)  # logins under way before the rotation starts
+        started = time.monotonic()
+        phases = await asyncio.to_thread(rotate, admin, node, namespace)
+        took = time.monotonic() - started
+        await asyncio.sleep(2)  # and still after it
+    finally:
+        stop.set()
+        await load
+        watch.stop()
+    print(
+        f"\nrotation (write → Stable, rolled out): {took:.1f}s; logins during it (and 2 s "
+        "either side): "
+        f"{logins.started} started, {logins.completed} completed, {len(logins.failures)} failed"
+    )
+    assert not logins.failures, logins.failures[:5]
+    assert logins.completed > 0 and logins.completed == logins.started
+    # Both phases, each a rollout: accept the new secret everywhere, then seal with it.
+    assert phases == [(STABLE, OLD), (ACCEPTING, OLD), (SEALING, NEW), (STABLE, NEW)], phases
+    # The pods from before the rotation and those of phase 1 are gone, each stopped by
+    # SIGTERM within its grace period: exit code 0 (a SIGKILL would have made it 137).
+    after = pod_names(admin, namespace)
+    assert before <= watch.seen and not before & after
+    replaced = watch.seen - after
+    assert len(replaced) >= 4, replaced  # two replicas, two rollouts
+    stopped = {name: watch.terminated.get(name) for name in replaced}
+    assert all(t and t["exitCode"] == 0 for t in stopped.values()), stopped

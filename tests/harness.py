@@ -90,10 +90,9 @@ class EtcdTls:
 
 
 class EtcdServer:
-    """A throw-away single-member etcd on free loopback ports (or on ``host``'s)."""
+    """A throw-away single-member etcd on free loopback ports."""
 
-    def __init__(self, tls: EtcdTls | None = None, host: str = "127.0.0.1") -> None:
-        self.host = host
+    def __init__(self, tls: EtcdTls | None = None) -> None:
         self.client_port, self.peer_port = free_port(), free_port()
         self.data_dir = tempfile.mkdtemp(prefix="etcd-test-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -102,7 +101,7 @@ class EtcdServer:
     @property
     def endpoint(self) -> str:
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://{self.host}:{self.client_port}"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
 
     def _tls_args(self) -> list[str]:
         if self.tls is None:
@@ -118,7 +117,7 @@ class EtcdServer:
         ]
 
     def start(self) -> EtcdServer:
-        peer = f"http://{self.host}:{self.peer_port}"
+        peer = f"http://127.0.0.1:{self.peer_port}"
         self.process = subprocess.Popen(
             [
                 etcd_binary(),

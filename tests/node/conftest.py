@@ -1,4 +1,5 @@
-"""Fixtures for tests on a real node (see node.py): one control plane and node per session."""
+"""Fixtures for tests on a real node (see node.py): one control plane and node per module,
+stopped right after it (the rest of the suite does not need them running)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.kube.controlplane import CONTROLLERS, Cli, ControlPlane, kube_binarie
 from tests.node.node import NODE_CONTROLLERS, NODE_IP, Node, bridge_down, bridge_up
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node_plane() -> Iterator[ControlPlane]:
     """The control plane of tests/kube, on the node's bridge address so pods reach it."""
     if os.geteuid() != 0:
@@ -31,20 +32,20 @@ def node_plane() -> Iterator[ControlPlane]:
         bridge_down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node_admin(node_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     home = tmp_path_factory.mktemp("helm-home")
     return Cli(node_plane.binaries, node_plane.admin_kubeconfig, home)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node(node_plane: ControlPlane, node_admin: Cli) -> Iterator[Node]:
     running = Node(node_plane, node_admin).start()
     yield running
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pod_fake() -> Iterator[FakeOpenRouter]:
     """The fake OpenRouter, where the service pods reach it."""
     server = FakeOpenRouter(host=NODE_IP).start()

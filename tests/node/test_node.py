@@ -184,6 +184,45 @@ def test_every_pod_runs_under_the_restricted_standard(node_admin: Cli, release: 
     assert (ready["status"], ready["reason"]) == ("True", "Configured")
 
 
+# What a service container sees of itself: its user and groups, the config files' mode,
+# and whether its root filesystem takes a write.
+SELF_CHECK = """
+import json, os, stat
+config = "/etc/openrouter-oauth/config/SECRET"
+try:
+    open("/written-by-test", "w")
+    root = "writable"
+except OSError as refused:
+    root = refused.strerror
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "groups": sorted(os.getgroups()),
+    "mode": oct(stat.S_IMODE(os.stat(config).st_mode)),
+    "config_group": os.stat(config).st_gid, "root": root,
+    "tmp": os.access("/tmp", os.W_OK),
+}))
+"""
+
+
+def test_the_service_container_runs_as_the_chart_says(node_admin: Cli, release: Release) -> None:
+    """Through `kubectl exec` (the API server to the kubelet to containerd): non-root, a
+    read-only root with a writable /tmp, and the config Secret readable by the pod's
+    group only (0440, fsGroup 10001)."""
+    (pod, *_) = node_admin.items(release.namespace, "pods", SERVICE_PODS)
+    name = pod["metadata"]["name"]
+    seen = node_admin.kubectl(
+        "-n", release.namespace, "exec", name, "--", "python3", "-c", SELF_CHECK
+    )  # fmt: skip
+    assert json.loads(seen.stdout) == {
+        "uid": IMAGE_USER,
+        "gid": IMAGE_USER,
+        "groups": [IMAGE_USER],
+        "mode": "0o440",
+        "config_group": IMAGE_USER,
+        "root": "Read-only file system",
+        "tmp": True,
+    }
+
+
 async def test_a_login_completes_through_the_service(release: Release) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         metadata = await http.get(f"{release.issuer}/.well-known/oauth-authorization-server")

@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.run [--workers 1,2] [--flows 2000] [--concurrency 32]
 
 Starts its own etcd, the fake OpenRouter (its own process) and, for each worker
-count, the floor app then the service as it ships (``openrouter-oauth serve``),
-all on 127.0.0.1. Every flow is checked (a flow that ends without a working key
+count, the floor app, the service as it ships (``openrouter-oauth serve``), then the
+service with ``ACCESS_TOKENS=bound`` (logins, refreshes, token exchanges,
+introspections), all on 127.0.0.1. Every flow is checked (a flow that ends without a working key
 is an error). Prints a table and writes JSON to bench/results/. Bounded by
 --flows and --max-seconds; every process it starts is stopped at the end.
 """
@@ -31,14 +32,23 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import httpx
-from tests.harness import REPO, EtcdServer, free_port, wait_until_healthy
+from tests.harness import REPO, EtcdServer
 from tests.integration.flows import Grant
+from tests.processes import free_port, wait_until_healthy
 
 from openrouter_oauth import pkce
 
 TICKET = re.compile(r'name="ticket" value="([^"]+)"')
 REDIRECT = "http://127.0.0.1:5555/cb"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# ACCESS_TOKENS=bound: one declared resource server, whose credentials the bench uses for
+# the token exchange and introspection a resource server would make.
+RESOURCE_SERVER = {"id": "bench-mcp", "secret": "b" * 40, "resource": "http://127.0.0.1:9/mcp"}
+BOUND_ENV = {"ACCESS_TOKENS": "bound", "RESOURCE_SERVERS": json.dumps([RESOURCE_SERVER])}
+EXCHANGE = {
+    "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+}
 
 
 # -- processes -----------------------------------------------------------------
@@ -120,7 +130,8 @@ def etcd_requests(endpoint: str) -> float:
 class Results:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # bound: our access tokens
+    refreshes: list[tuple[str, str]] = field(default_factory=list)  # bound: (client, token)
     completed: int = 0
 
 
@@ -132,10 +143,18 @@ async def timed(results: Results, step: str, request: Any) -> aiohttp.ClientResp
     return response
 
 
+def resource_server_auth() -> dict[str, str]:
+    """The resource server's HTTP Basic credentials, as a header."""
+    return {
+        "Authorization": aiohttp.encode_basic_auth(RESOURCE_SERVER["id"], RESOURCE_SERVER["secret"])
+    }
+
+
 async def one_flow(
-    http: aiohttp.ClientSession, base: str, openrouter: str, results: Results
+    http: aiohttp.ClientSession, base: str, openrouter: str, results: Results, bound: bool
 ) -> None:
-    """register → authorize → consent → OpenRouter → callback → token → /me, checked."""
+    """register → authorize → consent → OpenRouter → callback → token → /me, checked.
+    ``bound``: the token answer is ours, and the resource server's exchange replaces /me."""
     verifier = pkce.new_verifier()
     r = await timed(
         results,
@@ -192,18 +211,33 @@ async def one_flow(
     code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
     form = Grant(base, client_id, code, verifier, REDIRECT).form()
     r = await timed(results, "token", http.post(f"{base}/token", data=form))
-    key = (await r.json())["access_token"]
-    r = await timed(
-        results, "me", http.get(f"{base}/me", headers={"Authorization": f"Bearer {key}"})
-    )
-    if r.status != 200 or (await r.json())["id"] != key[-7:]:
-        raise AssertionError(f"/me answered {r.status}")
+    answer = await r.json()
+    key = answer["access_token"]
+    if bound:
+        await exchanged(http, base, key, results)
+        results.refreshes.append((client_id, answer["refresh_token"]))
+    else:
+        r = await timed(
+            results, "me", http.get(f"{base}/me", headers={"Authorization": f"Bearer {key}"})
+        )
+        if r.status != 200 or (await r.json())["id"] != key[-7:]:
+            raise AssertionError(f"/me answered {r.status}")
     results.keys.append(key)
     results.completed += 1
 
 
+async def exchanged(http: aiohttp.ClientSession, base: str, token: str, results: Results) -> None:
+    """What the resource server does with a bound token: the key, by token exchange."""
+    form = {**EXCHANGE, "subject_token": token}
+    r = await timed(
+        results, "exchange", http.post(f"{base}/token", data=form, headers=resource_server_auth())
+    )
+    if r.status != 200 or not (await r.json())["access_token"].startswith("sk-or-"):
+        raise AssertionError(f"the exchange answered {r.status}")
+
+
 async def run_flows(
-    base: str, openrouter: str, flows: int, concurrency: int, max_seconds: float
+    base: str, openrouter: str, flows: int, concurrency: int, max_seconds: float, bound: bool
 ) -> tuple[Results, float]:
     results = Results()
     todo = iter(range(flows))
@@ -214,7 +248,7 @@ async def run_flows(
             if time.monotonic() > deadline:
                 return
             try:
-                await one_flow(http, base, openrouter, results)
+                await one_flow(http, base, openrouter, results, bound)
             except Exception as exc:  # a failed flow is an error to report, not a crash
                 results.errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
@@ -226,16 +260,18 @@ async def run_flows(
 
 
 async def run_gets(
-    url: str, headers: list[dict[str, str]], requests: int, concurrency: int
+    url: str, requests_kw: list[dict[str, Any]], requests: int, concurrency: int
 ) -> tuple[list[float], dict[int, int], float]:
+    """``requests`` calls of ``url``, round the keyword sets (a ``data`` set makes a POST)."""
     latencies: list[float] = []
     statuses: dict[int, int] = defaultdict(int)
     todo = iter(range(requests))
 
     async def client(http: aiohttp.ClientSession) -> None:
         for i in todo:
+            kw = requests_kw[i % len(requests_kw)]
             start = time.perf_counter()
-            async with http.get(url, headers=headers[i % len(headers)]) as response:
+            async with http.request("POST" if "data" in kw else "GET", url, **kw) as response:
                 await response.read()
                 statuses[response.status] += 1
             latencies.append(time.perf_counter() - start)
@@ -263,12 +299,14 @@ def measure_flows(
     etcd: str,
     openrouter: str,
     args: argparse.Namespace,
+    bound: bool = False,
 ) -> tuple[dict[str, Any], Results]:
-    asyncio.run(run_flows(base, openrouter, args.warmup, args.concurrency, args.max_seconds))
+    warm = (base, openrouter, args.warmup, args.concurrency, args.max_seconds, bound)
+    asyncio.run(run_flows(*warm))
     pids = process_tree(process.pid)
     cpu0, etcd0 = cpu_seconds(pids), etcd_requests(etcd)
     results, elapsed = asyncio.run(
-        run_flows(base, openrouter, args.flows, args.concurrency, args.max_seconds)
+        run_flows(base, openrouter, args.flows, args.concurrency, args.max_seconds, bound)
     )
     cpu1, etcd1 = cpu_seconds(pids), etcd_requests(etcd)
     done = max(results.completed, 1)
@@ -286,11 +324,11 @@ def measure_flows(
 
 
 def measure_gets(
-    name: str, url: str, headers: list[dict[str, str]], args: argparse.Namespace
+    name: str, url: str, requests_kw: list[dict[str, Any]], args: argparse.Namespace
 ) -> dict[str, Any]:
-    asyncio.run(run_gets(url, headers, min(args.checks, 2000), args.check_concurrency))
+    asyncio.run(run_gets(url, requests_kw, min(args.checks, 2000), args.check_concurrency))
     latencies, statuses, elapsed = asyncio.run(
-        run_gets(url, headers, args.checks, args.check_concurrency)
+        run_gets(url, requests_kw, args.checks, args.check_concurrency)
     )
     return {
         "target": name,
@@ -344,23 +382,97 @@ def bench_workers(
         report["service"], results = measure_flows(
             "service", service, base, etcd.endpoint, openrouter, args
         )
-        valid = [{"Authorization": f"Bearer {k}"} for k in results.keys[:200]]
+        valid = [{"headers": {"Authorization": f"Bearer {k}"}} for k in results.keys[:200]]
         invalid = [
-            {"Authorization": f"Bearer sk-or-v1-{secrets.token_hex(32)}"}
+            {"headers": {"Authorization": f"Bearer sk-or-v1-{secrets.token_hex(32)}"}}
             for _ in range(max(1, len(valid) // 9))
         ]
         report["me"] = measure_gets("me", f"{base}/me", valid + invalid, args)
         if args.soak:
             report["soak"] = soak(service, base, openrouter, args)
-    for name in ("floor", "service"):
+    with started(service_cmd, {**env, **BOUND_ENV}, f"{base}/healthz") as service:
+        report.update(bench_bound(service, base, etcd.endpoint, openrouter, args))
+    for name in ("floor", "service", "bound"):
         if not report[name]["flows"]:
             raise SystemExit(f"{name}: no flow completed: {report[name]['error_samples']}")
+    hello = report["hello"]["requests_per_second"]
     report["ratios"] = {
         "flows_vs_floor": report["service"]["flows_per_second"]
         / report["floor"]["flows_per_second"],
-        "me_vs_hello": report["me"]["requests_per_second"] / report["hello"]["requests_per_second"],
+        "me_vs_hello": report["me"]["requests_per_second"] / hello,
+        "bound_login_cpu_vs_key_login": report["bound"]["cpu_seconds_per_flow"]
+        / report["service"]["cpu_seconds_per_flow"],
+        "refresh_vs_hello": report["refresh"]["requests_per_second"] / hello,
+        "exchange_vs_hello": report["exchange"]["requests_per_second"] / hello,
+        "introspect_vs_hello": report["introspect"]["requests_per_second"] / hello,
     }
     return report
+
+
+def bench_bound(
+    service: subprocess.Popen[bytes],
+    base: str,
+    etcd: str,
+    openrouter: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """ACCESS_TOKENS=bound: login flows (ending in the resource server's exchange), then
+    refreshes, repeated exchanges of the same tokens and introspections."""
+    report, results = measure_flows("bound", service, base, etcd, openrouter, args, bound=True)
+    tokens = results.keys[:200]
+    headers = resource_server_auth()
+    report["refresh"] = measure_refreshes(base, results.refreshes, args)
+    report["exchange"] = measure_gets(
+        "exchange",
+        f"{base}/token",
+        [{"data": {**EXCHANGE, "subject_token": t}, "headers": headers} for t in tokens],
+        args,
+    )
+    report["introspect"] = measure_gets(
+        "introspect",
+        f"{base}/introspect",
+        [{"data": {"token": t}, "headers": headers} for t in tokens],
+        args,
+    )
+    return {"bound": report, **{k: report.pop(k) for k in ("refresh", "exchange", "introspect")}}
+
+
+def measure_refreshes(
+    base: str, grants: list[tuple[str, str]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Each simulated client refreshes its own grant again and again (rotation: the next
+    refresh uses the token the last one returned)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = defaultdict(int)
+    chains = grants[: args.check_concurrency]
+    rounds = max(1, args.checks // 10 // max(1, len(chains)))
+
+    async def chain(http: aiohttp.ClientSession, client_id: str, token: str) -> None:
+        for _ in range(rounds):
+            form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": token}
+            start = time.perf_counter()
+            async with http.post(f"{base}/token", data=form) as response:
+                body = await response.json()
+                statuses[response.status] += 1
+            latencies.append(time.perf_counter() - start)
+            if response.status != 200:
+                return
+            token = body["refresh_token"]
+
+    async def run() -> float:
+        async with aiohttp.ClientSession() as http:
+            start = time.perf_counter()
+            await asyncio.gather(*(chain(http, c, t) for c, t in chains))
+            return time.perf_counter() - start
+
+    elapsed = asyncio.run(run())
+    return {
+        "target": "refresh",
+        "requests": len(latencies),
+        "statuses": dict(statuses),
+        "requests_per_second": len(latencies) / elapsed,
+        **percentiles(latencies),
+    }
 
 
 def soak(
@@ -371,7 +483,9 @@ def soak(
     done = 0
     for target in args.soak:
         results, _ = asyncio.run(
-            run_flows(base, openrouter, target - done, args.concurrency, args.max_seconds * 10)
+            run_flows(
+                base, openrouter, target - done, args.concurrency, args.max_seconds * 10, False
+            )
         )
         done = target
         samples.append(
@@ -407,9 +521,9 @@ def table(reports: list[dict[str, Any]]) -> str:
         f"{'p99 ms':>7} {'ratio':>6}"
     )
     for report in reports:
-        for name in ("hello", "me"):
+        for name in ("hello", "me", "refresh", "exchange", "introspect"):
             r = report[name]
-            ratio = report["ratios"]["me_vs_hello"] if name == "me" else 1.0
+            ratio = report["ratios"].get(f"{name}_vs_hello", 1.0)
             lines.append(
                 f"{report['workers']:>7} {name:>8} {r['requests_per_second']:>9.0f} "
                 f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['p99']:>7.2f} {ratio:>6.2f}"
@@ -420,6 +534,12 @@ def table(reports: list[dict[str, Any]]) -> str:
         lines.append(
             f"scaling {reports[-1]['workers']} vs {reports[0]['workers']} workers: "
             f"{two['flows_per_second'] / one['flows_per_second']:.2f}x flows/s"
+        )
+    for report in reports:
+        lines.append(
+            f"{report['workers']} worker(s), bound mode: {report['bound']['flows_per_second']:.1f} "
+            f"logins/s, {report['bound']['cpu_seconds_per_flow'] * 1000:.2f} cpu ms/login = "
+            f"{report['ratios']['bound_login_cpu_vs_key_login']:.2f}x an openrouter-key login"
         )
     lines.append("")
     lines.append(

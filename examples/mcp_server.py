@@ -2,8 +2,10 @@
 
 Clients find the authorization server (this project) through the server's
 protected-resource metadata, log the person in there, and call the tools with the
-OpenRouter key they got. Each call's key is checked by introspection, and the
-``ask`` tool calls OpenRouter's chat completions with that same key.
+token they got: the OpenRouter key itself, or, with ``ACCESS_TOKENS=bound`` on both
+sides, a token issued for this server alone, which it exchanges for the key. Each
+call's token is checked by introspection, and the ``ask`` tool calls OpenRouter's chat
+completions with the key.
 
     pip install 'openrouter-oauth-provider[mcp]'
     INTROSPECTION_CLIENT_ID=my-mcp-server INTROSPECTION_CLIENT_SECRET=… \\
@@ -16,10 +18,15 @@ Settings (environment variables):
 | ``ISSUER_URL`` | ``http://127.0.0.1:8000`` | the authorization server (this project) |
 | ``INTROSPECTION_CLIENT_ID`` | required | this server's id in ``INTROSPECTION_CREDENTIALS`` |
 | ``INTROSPECTION_CLIENT_SECRET`` | required | its secret there |
+| ``ACCESS_TOKENS`` | ``openrouter-key`` | ``bound``: as on the authorization server (below) |
+| ``CACHE_SECONDS`` | ``10`` | introspection answers are reused (revoked tokens work) that long |
 | ``OPENROUTER_BASE_URL`` | ``https://openrouter.ai`` | where the tool sends chat completions |
 | ``HOST``, ``PORT`` | ``127.0.0.1``, ``8001`` | where this server listens |
 | ``PUBLIC_URL`` | ``http://HOST:PORT`` | public base URL; the MCP endpoint is ``/mcp`` |
 | ``MODEL`` | ``openrouter/auto`` | the model ``ask`` uses unless told otherwise |
+
+With ``ACCESS_TOKENS=bound`` the id and secret are this server's entry in the
+authorization server's ``RESOURCE_SERVERS``, whose ``resource`` is ``PUBLIC_URL/mcp``.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "8001"))
 PUBLIC_URL = os.environ.get("PUBLIC_URL", f"http://{HOST}:{PORT}").rstrip("/")
 MODEL = os.environ.get("MODEL", "openrouter/auto")
+BOUND = os.environ.get("ACCESS_TOKENS", "openrouter-key") == "bound"
+CACHE_SECONDS = float(os.environ.get("CACHE_SECONDS", "10"))
 
 
 def _required(name: str) -> str:
@@ -60,6 +69,8 @@ def build_server() -> MCPServer:
         ISSUER_URL,
         client_id=_required("INTROSPECTION_CLIENT_ID"),
         client_secret=_required("INTROSPECTION_CLIENT_SECRET"),
+        cache_seconds=CACHE_SECONDS,
+        resource=f"{PUBLIC_URL}/mcp" if BOUND else None,
     )
     server = MCPServer(
         "OpenRouter example",
@@ -67,7 +78,7 @@ def build_server() -> MCPServer:
         token_verifier=verifier,
         # Protected-resource metadata at /.well-known/oauth-protected-resource/mcp names
         # ISSUER_URL; 401 answers point there, which is how clients find the login.
-        auth=auth_settings(ISSUER_URL, f"{PUBLIC_URL}/mcp"),
+        auth=auth_settings(ISSUER_URL, f"{PUBLIC_URL}/mcp", bound=BOUND),
     )
     server.tool()(ask)
     server.tool()(budget)

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tests.harness import etcd_binary, free_port, terminate, wait_until_healthy
+from tests.harness import etcd_binary, etcd_command
+from tests.processes import free_port, spawn_quiet, terminate, wait_until_healthy
 
 if TYPE_CHECKING:
     from openrouter_oauth.store import Store
@@ -116,22 +117,11 @@ class EtcdCluster:
         return self
 
     def _spawn(self, member: Member) -> None:
-        member.process = subprocess.Popen(
-            [
-                etcd_binary(),
-                *("--name", member.name, "--data-dir", member.data_dir),
-                *("--listen-client-urls", member.endpoint),
-                *("--advertise-client-urls", member.endpoint),
-                *("--listen-peer-urls", member.peer_url),
-                *("--initial-advertise-peer-urls", member.peer_url),
-                *("--initial-cluster", self.initial_cluster),
-                *("--initial-cluster-state", "new", "--initial-cluster-token", "test"),
-                *("--log-level", "error"),
-                *self.extra_args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        command = etcd_command(
+            member.name, member.data_dir, member.endpoint, member.peer_url, self.initial_cluster
         )
+        new = ("--initial-cluster-state", "new", "--initial-cluster-token", "test")
+        member.process = spawn_quiet([*command, *new, *self.extra_args])
         member.paused = False
 
     # -- faults ---------------------------------------------------------------

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from tests.fakes.openrouter import FakeOpenRouter
-from tests.harness import Browser, EtcdServer, Service, free_port, service_env
+from tests.harness import Browser, EtcdServer, Service, service_env
+from tests.processes import free_port
 
 
 @pytest.fixture(scope="session")

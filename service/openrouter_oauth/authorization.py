@@ -22,11 +22,12 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
-from . import flow, pkce
+from . import flow, paths, pkce
 from .clients import Client, ClientResolver
+from .cookies import cookie_hash
 from .errors import (
     PASSED_ON_UPSTREAM,
     AccessDenied,
@@ -40,19 +41,21 @@ from .errors import (
     TemporarilyUnavailable,
     UnknownChoice,
 )
+from .grants import Grants
 from .limits import MAX_TICKET_LENGTH
 from .metrics import AUTHORIZATIONS, CODES_REDEEMED
 from .records import (
+    CODE,
     COMPLETION,
     DECISION,
-    GRANT,
     REDEEMED,
     REDEEMING,
     Completion,
     ConsentTicket,
     Decision,
-    Grant,
+    PendingCode,
 )
+from .resources import ResourceServer, resolve_resource
 from .sealing import Sealer, SealError
 from .settings import Settings
 from .state import StateStore
@@ -68,11 +71,6 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def cookie_hash(value: str) -> str:
-    """What the records keep of a cookie; no cookie hashes to nothing, which never matches."""
-    return _digest(value) if value else ""
-
-
 @dataclass(frozen=True)
 class Consent:
     """What the consent page shows, and the sealed ticket its form carries."""
@@ -80,6 +78,7 @@ class Consent:
     client: Client
     request: flow.AuthorizationRequest
     ticket: str
+    resource_server: ResourceServer | None = None  # bound mode: who will use the key
 
 
 @dataclass(frozen=True)
@@ -99,20 +98,27 @@ class AuthorizationService:
         state: StateStore,
         clients: ClientResolver,
         upstream: OpenRouter,
+        grants: Grants | None = None,
     ) -> None:
         self._settings = settings
         self._sealer = sealer
         self._state = state
         self._clients = clients
         self._upstream = upstream
+        self._grants = grants  # bound mode: redemptions start grants instead of giving keys
 
     # -- consent ---------------------------------------------------------------
 
     async def show_consent(self, params: flow.Params, csrf_cookie: str) -> Consent:
         """Validate the request; raise OAuthError (shown as a page, never redirected)."""
-        client = await self._clients.resolve(flow.single(params, "client_id") or "")
+        client = await self._clients.resolve(flow.param(params, "client_id") or "")
         redirect_uri = flow.redirect_uri_for(client, params)
         request = flow.authorization_request(client, redirect_uri, params)
+        server = None
+        if self._grants is not None:
+            # RFC 8707: the tokens will be for this declared server, named as declared.
+            server = resolve_resource(self._settings.resource_servers, request.resource)
+            request = replace(request, resource=server.resource)
         ticket = ConsentTicket(request, secrets.token_urlsafe(32), cookie_hash(csrf_cookie))
         sealed = self._sealer.seal(
             CONSENT_PURPOSE, ticket.to_record(), ttl=self._settings.state_ttl_seconds
@@ -122,7 +128,7 @@ class AuthorizationService:
                 f"the request is too long to be approved; shorten {flow.longest_field(request)}"
             )
         AUTHORIZATIONS.labels("started").inc()
-        return Consent(client, request, sealed)
+        return Consent(client, request, sealed, server)
 
     def open_ticket(self, sealed: str, csrf_cookie: str) -> tuple[ConsentTicket, int]:
         """The ticket and its expiry, if it is ours, fresh, and posted from its own page."""
@@ -173,7 +179,7 @@ class AuthorizationService:
                 self._settings.issuer_url, request.redirect_uri, request.state, denied
             )
             return Redirect(url, denied.error)
-        callback = self._settings.url("/callback") + "?" + urlencode({"session": handle})
+        callback = self._settings.url(paths.CALLBACK) + "?" + urlencode({"session": handle})
         return Redirect(
             self._upstream.authorization_url(
                 callback_url=callback,
@@ -186,7 +192,7 @@ class AuthorizationService:
 
     async def complete(self, params: flow.Params, browser_cookie: str) -> Redirect:
         """OpenRouter's answer: our code for the client, once, in the approving browser."""
-        handle = flow.single_or_none(params, "session") or ""
+        handle = flow.lenient_param(params, "session") or ""
         found = await self._state.get(DECISION, handle) if handle else None
         decision = Decision.from_record(found.data) if found else None
         if decision is None or decision.action != "approve":
@@ -196,12 +202,12 @@ class AuthorizationService:
             await self._state.create(COMPLETION, handle, Completion("", "").to_record())
             raise StartedInAnotherBrowser()
         request = decision.request
-        upstream_code = flow.single_or_none(params, "code")
+        upstream_code = flow.lenient_param(params, "code")
         if not upstream_code:
-            return self._upstream_refusal(request, flow.single_or_none(params, "error"))
+            return self._upstream_refusal(request, flow.lenient_param(params, "error"))
         code, first = await self._completion_code(handle, upstream_code)
-        grant = Grant(request, upstream_code, decision.upstream_verifier)
-        await self._state.create(GRANT, code, grant.to_record())  # exists on a replay: fine
+        grant = PendingCode(request, upstream_code, decision.upstream_verifier)
+        await self._state.create(CODE, code, grant.to_record())  # exists on a replay: fine
         if first:
             AUTHORIZATIONS.labels("completed").inc()
         return Redirect(
@@ -240,13 +246,19 @@ class AuthorizationService:
     # -- token -----------------------------------------------------------------
 
     async def redeem(self, token: flow.TokenRequest) -> dict[str, object]:
-        """Exchange our code for the OpenRouter key, exactly once."""
+        """Exchange our code for the OpenRouter key, exactly once; in bound mode, for the
+        grant holding it (a retry whose first answer was lost gets that grant again)."""
         await self._clients.resolve(token.client_id)
-        found = await self._state.get(GRANT, token.code)
+        found = await self._state.get(CODE, token.code)
         if found is None:
             raise InvalidGrant("the code is invalid, expired or already used")
-        grant = Grant.from_record(found.data)
+        grant = PendingCode.from_record(found.data)
         flow.check_redemption(token, grant.request)
+        if self._grants is not None:
+            flow.check_token_resource(token, grant.request)
+            resumed = await self._grants.resume(token.code)
+            if resumed is not None:
+                return resumed
         await self._claim(token.code, found.remaining())
         try:
             issued = await self._upstream.exchange(grant.upstream_code, grant.upstream_verifier)
@@ -256,9 +268,16 @@ class AuthorizationService:
         except UpstreamUnavailable:
             await self._release(token.code)
             raise
+        answer = flow.token_response(issued.key)
+        if self._grants is not None:
+            # Before the mark: if the store fails here, the retry finds the grant or the claim.
+            request = grant.request
+            answer = await self._grants.start(
+                token.code, issued.key, request.client_id, request.resource or ""
+            )
         await self._mark_redeemed(token.code, found.remaining())
         CODES_REDEEMED.inc()
-        return flow.token_response(issued.key)
+        return answer
 
     async def _mark_redeemed(self, code: str, lifetime: float) -> None:
         """Best effort: without the mark, retries still fail, once the claim lapses, at

@@ -13,7 +13,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from . import __version__, logs
-from .settings import SETTINGS_HELP, Settings, SettingsError, load_settings
+from .settings import (
+    SETTINGS_HELP,
+    Settings,
+    SettingsError,
+    default_issuer,
+    is_loopback_host,
+    load_settings,
+)
 
 if TYPE_CHECKING:
     from sanic import Sanic
@@ -30,7 +37,8 @@ def _settings_epilog() -> str:
     return "settings (environment variables):\n" + "\n".join(rows)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser, and each command's own."""
     parser = argparse.ArgumentParser(
         prog="openrouter-oauth",
         description="An MCP-compliant OAuth 2.1 authorization server that hands MCP clients "
@@ -39,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Not required here: _parse names an unknown flag before a missing command.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
         help="run the authorization server",
@@ -60,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes; more than one needs etcd (default: %(default)s)",
     )
-    return parser
+    return parser, {"serve": serve}
 
 
 class ListenError(Exception):
@@ -128,8 +137,36 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         Sanic.serve(primary=app, app_loader=loader)
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; an unknown one is named with the usage of the command it was given to.
+
+    argparse alone reports it with the top-level usage, and ``--verbose`` without a
+    command as a missing command.
+    """
+    parser, commands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    command = commands.get(args.command or "", parser)
+    if unknown:
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command is None:
+        parser.error("a command is required: serve")
+    return args
+
+
+def _warn_about_the_issuer(settings: Settings, host: str, port: int) -> None:
+    """Listening beyond loopback with the loopback issuer: clients elsewhere would be sent
+    to 127.0.0.1 (their own machine) by every URL in the metadata."""
+    if not is_loopback_host(host) and settings.issuer_url == default_issuer(port):
+        log.warning(
+            "--host %s listens beyond this machine, but the issuer is %s, which other "
+            "machines cannot reach: set ISSUER_URL to the URL clients use",
+            host,
+            settings.issuer_url,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     logs.configure()
     if not 0 < args.port < 65536:
         return _fail(f"--port must be between 1 and 65535, got {args.port}")
@@ -146,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--workers > 1 needs ETCD_ENDPOINTS: the embedded store lives in one "
             "process, so other workers could not finish its logins"
         )
+    _warn_about_the_issuer(settings, args.host, args.port)
     if settings.secret_generated:
         log.warning(
             "SECRET is not set: using a random one; registered clients and logins "

@@ -1,27 +1,66 @@
-"""OAuth errors (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2) as plain values.
+"""Every way a request can fail, each carrying how it is shown.
 
-The HTTP layer decides how each one reaches the user: JSON for API calls, a
-redirect to a validated client, or a readable page in the browser.
+An error knows its HTTP status, its headers, its RFC 6749 JSON body (OAuth errors) and
+the page a person sees in a browser: title, message and advice. The HTTP layer has one
+handler that renders whichever the request calls for (``routes.responses.failure``),
+so routes only raise. As in authlib, the error is the single home of its presentation.
 """
 
 from __future__ import annotations
 
 RESTART_ADVICE = "Go back to the application you were signing in to and start again."
+RETRY_ADVICE = "Wait a moment, then go back to the application and try again."
+REPORT_ADVICE = "Go back to the application and report this to its developer."
 
 
-class OAuthError(Exception):
+class Failure(Exception):
+    """A request that cannot be served, and how a person is told so."""
+
+    status = 400
+    title = "Something went wrong"
+    advice = RESTART_ADVICE
+
+    @property
+    def outcome(self) -> str:
+        """The label of this failure in logs and metrics (never a value from the request)."""
+        return type(self).__name__
+
+    @property
+    def page_status(self) -> int:
+        """The status of the page a browser is shown."""
+        return self.status
+
+    def message(self) -> str:
+        return ""
+
+    def headers(self) -> dict[str, str]:
+        """Headers the answer must carry (a challenge, Retry-After)."""
+        return {}
+
+
+class OAuthError(Failure):
     """An error with a standard ``error`` code, a safe description and an HTTP status.
 
     The description is shown to the client: it never contains a secret, code,
-    verifier, key or any other value the request carried.
+    verifier, key or any other value the request carried. In a browser it is shown
+    inside ``page_message``.
     """
 
     error = "invalid_request"
-    status = 400
+    title = "This sign-in request is invalid"
+    page_message = "The application sent a request this server cannot accept: {}."
+    advice = REPORT_ADVICE
 
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
+
+    @property
+    def outcome(self) -> str:
+        return self.error
+
+    def message(self) -> str:
+        return self.page_message.format(self.description)
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
@@ -36,6 +75,20 @@ class InvalidClient(OAuthError):
 
     error = "invalid_client"
     status = 401
+    title = "This application is not recognised"
+    page_status = 400  # a 401 needs a challenge, which a browser cannot answer
+    page_message = "The sign-in request names an application this server cannot verify: {}."
+    advice = (
+        "Go back to the application and sign in again; if it keeps happening, "
+        "the application may need to register again."
+    )
+
+
+class UnauthenticatedCaller(InvalidClient):
+    """A resource server's credentials are missing or wrong (RFC 6749 §5.2: with a challenge)."""
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="resource servers"'}
 
 
 class InvalidGrant(OAuthError):
@@ -61,6 +114,8 @@ class AccessDenied(OAuthError):
 
 class InvalidRedirectUri(OAuthError):
     error = "invalid_redirect_uri"
+    title = "This sign-in request cannot be trusted"
+    page_message = "The address to return to after sign-in is not allowed: {}."
 
 
 class InvalidClientMetadata(OAuthError):
@@ -68,32 +123,66 @@ class InvalidClientMetadata(OAuthError):
 
 
 class InvalidToken(OAuthError):
-    """RFC 6750 §3.1: the bearer token is malformed, unknown or revoked."""
+    """RFC 6750 §3.1: the bearer token is malformed, unknown or revoked; the challenge
+    names the resource metadata (RFC 9728), where a client learns how to get another."""
 
     error = "invalid_token"
     status = 401
 
-    def challenge(self, resource_metadata: str) -> str:
-        """The ``WWW-Authenticate`` value that goes with this error (RFC 6750 §3, RFC 9728)."""
-        return (
-            f'Bearer resource_metadata="{resource_metadata}", error="{self.error}", '
+    def __init__(self, description: str, resource_metadata: str) -> None:
+        super().__init__(description)
+        self.resource_metadata = resource_metadata
+
+    def headers(self) -> dict[str, str]:
+        challenge = (
+            f'Bearer resource_metadata="{self.resource_metadata}", error="{self.error}", '
             f'error_description="{self.description}"'
         )
+        return {"WWW-Authenticate": challenge}
+
+
+class MissingToken(InvalidToken):
+    """RFC 6750 §3.1: a request without credentials gets the challenge, and no error code
+    in it."""
+
+    error = "unauthorized"
+
+    def __init__(self, resource_metadata: str) -> None:
+        super().__init__("a Bearer token is required", resource_metadata)
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer resource_metadata="{self.resource_metadata}"'}
 
 
 class RateLimited(OAuthError):
     error = "too_many_requests"
     status = 429
+    title = "Too many attempts"
+    page_message = "This address has started too many sign-ins in a short time."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many requests from this address; slow down")
+        self.retry_after = retry_after
+        self.advice = f"Wait {retry_after} seconds, then try again."
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+    title = "Something went wrong"
+    page_message = "{}."
+    advice = RETRY_ADVICE
 
 
 class ServerError(OAuthError):
     error = "server_error"
     status = 500
+    title = "Something went wrong"
+    page_message = "{}."
+    advice = RETRY_ADVICE
 
 
 class NotFound(OAuthError):
@@ -125,24 +214,24 @@ PASSED_ON_UPSTREAM: dict[str, type[OAuthError]] = {
 }
 
 
-class BrowserError(Exception):
+class BrowserError(Failure):
     """A failure on a page a person is looking at: shown as a readable page, never redirected."""
 
-    status = 400
-    title = "Something went wrong"
-    message = ""
-    advice = RESTART_ADVICE
+    text = ""
+
+    def message(self) -> str:
+        return self.text
 
 
 class ApprovalExpired(BrowserError):
     title = "This approval page has expired"
-    message = "The approval page was open too long or was not sent by this server."
+    text = "The approval page was open too long or was not sent by this server."
 
 
 class NotFromThisBrowser(BrowserError):
     status = 403
     title = "This approval did not come from your browser"
-    message = (
+    text = (
         "The approval was sent without the consent page this server showed you, "
         "so it was refused to protect your account."
     )
@@ -151,18 +240,18 @@ class NotFromThisBrowser(BrowserError):
 class AlreadyAnswered(BrowserError):
     status = 409
     title = "This request was already answered"
-    message = "You already approved or denied this sign-in request."
+    text = "You already approved or denied this sign-in request."
     advice = "If the application did not finish signing you in, go back to it and start again."
 
 
 class UnknownChoice(BrowserError):
     title = "Unknown choice"
-    message = "Please use the Approve or Deny button."
+    text = "Please use the Approve or Deny button."
 
 
 class SignInLinkExpired(BrowserError):
     title = "This sign-in link has expired or was already used"
-    message = "Sign-in links from OpenRouter work once, for a few minutes."
+    text = "Sign-in links from OpenRouter work once, for a few minutes."
 
 
 class StartedInAnotherBrowser(BrowserError):
@@ -170,7 +259,7 @@ class StartedInAnotherBrowser(BrowserError):
 
     status = 403
     title = "This sign-in was started in another browser"
-    message = (
+    text = (
         "The sign-in link you followed was approved in a different browser, so nothing "
         "was handed out here. If someone sent you this link, do not trust it: it could "
         "have given them your OpenRouter key."

@@ -28,6 +28,7 @@ from .errors import (
 )
 from .limits import MAX_PARAM_LENGTH
 from .redirects import with_params
+from .resources import canonical_resource
 
 GRANT_TYPE = "authorization_code"
 # The scope policy: a key can do what OpenRouter lets that key do, nothing more or less,
@@ -44,10 +45,11 @@ _VSCHAR = re.compile(r"[\x20-\x7e]+")
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
-def single(
+def param(
     params: Params, name: str, *, required: bool = False, max_length: int = MAX_PARAM_LENGTH
 ) -> str | None:
-    """One parameter's value; repeating a parameter is an error (RFC 6749 §3.1)."""
+    """One parameter's value, or None when absent; a repeated, overlong or (``required``)
+    missing parameter raises InvalidRequest (RFC 6749 §3.1)."""
     values = params.get(name) or []
     if len(values) > 1:
         raise InvalidRequest(f"{name} must not be repeated")
@@ -59,8 +61,9 @@ def single(
     return value or None
 
 
-def single_or_none(params: Params, name: str, max_length: int = MAX_PARAM_LENGTH) -> str | None:
-    """A parameter's value when it is given exactly once and within limits, else None."""
+def lenient_param(params: Params, name: str, max_length: int = MAX_PARAM_LENGTH) -> str | None:
+    """A parameter's value when it is given exactly once and within limits, else None;
+    never raises (for labels and for what another check refuses anyway)."""
     values = params.get(name) or []
     return values[0] if len(values) == 1 and len(values[0]) <= max_length else None
 
@@ -76,7 +79,7 @@ class AuthorizationRequest:
     state: str | None = None
     resource: str | None = None
 
-    def record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
@@ -86,29 +89,30 @@ class AuthorizationRequest:
 
 def redirect_uri_for(client: Client, params: Params) -> str:
     """Step 1: the redirect URI we may trust. Errors here are shown, never redirected."""
-    uri = single(params, "redirect_uri")
+    uri = param(params, "redirect_uri")
     return client.check_redirect_uri(uri) if uri else client.default_redirect_uri()
 
 
 def authorization_request(
     client: Client, redirect_uri: str, params: Params
 ) -> AuthorizationRequest:
-    """Step 2: the rest of the request. Errors here are redirected to the client."""
-    response_type = single(params, "response_type", required=True)
+    """Step 2: the rest of the request. Errors here are shown as pages too: until the
+    person has decided, nothing is redirected (see :mod:`.routes.authorize`)."""
+    response_type = param(params, "response_type", required=True)
     if response_type != "code":
         raise UnsupportedResponseType("only response_type=code is supported")
-    challenge = single(params, "code_challenge")
+    challenge = param(params, "code_challenge")
     if not challenge:
         raise InvalidRequest("code_challenge is required (PKCE)")
-    if single(params, "code_challenge_method") != "S256":
+    if param(params, "code_challenge_method") != "S256":
         raise InvalidRequest("code_challenge_method must be S256")
     if not pkce.is_valid_challenge(challenge):
         raise InvalidRequest("code_challenge is not a valid S256 challenge")
-    resource = single(params, "resource")
+    resource = param(params, "resource")
     if resource is not None:
         check_resource(resource)
-    single(params, "scope")  # within the limits, though only GRANTED_SCOPE is ever granted
-    state = single(params, "state")
+    param(params, "scope")  # within the limits, though only GRANTED_SCOPE is ever granted
+    state = param(params, "state")
     if state is not None and not _VSCHAR.fullmatch(state):
         raise InvalidRequest("state must be printable ASCII (RFC 6749, Appendix A.5)")
     return AuthorizationRequest(
@@ -160,18 +164,29 @@ class TokenRequest:
     code: str
     code_verifier: str
     redirect_uri: str | None
+    resource: str | None = None
 
 
 def token_request(params: Params) -> TokenRequest:
-    grant_type = single(params, "grant_type", required=True)
+    grant_type = param(params, "grant_type", required=True)
     if grant_type != GRANT_TYPE:
         raise UnsupportedGrantType("only the authorization_code grant is supported")
     return TokenRequest(
-        client_id=single(params, "client_id", required=True) or "",
-        code=single(params, "code", required=True) or "",
-        code_verifier=single(params, "code_verifier", required=True) or "",
-        redirect_uri=single(params, "redirect_uri"),
+        client_id=param(params, "client_id", required=True) or "",
+        code=param(params, "code", required=True) or "",
+        code_verifier=param(params, "code_verifier", required=True) or "",
+        redirect_uri=param(params, "redirect_uri"),
+        resource=param(params, "resource"),
     )
+
+
+def check_token_resource(token: TokenRequest, request: AuthorizationRequest) -> None:
+    """Bound mode, RFC 8707 §2.2: a ``resource`` at /token must be the one authorized."""
+    if token.resource is None:
+        return
+    check_resource(token.resource)
+    if canonical_resource(token.resource) != canonical_resource(request.resource or ""):
+        raise InvalidTarget("resource is not the one this code was issued for")
 
 
 def _same(a: str | None, b: str | None) -> bool:

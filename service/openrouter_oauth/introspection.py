@@ -1,8 +1,8 @@
-"""RFC 7662 token introspection for resource servers: who may ask.
+"""Resource servers calling us: who may ask, at /introspect and (bound mode) /token.
 
-Callers authenticate with an ``id:secret`` pair from ``INTROSPECTION_CREDENTIALS``
-(``client_secret_basic`` or ``client_secret_post``); secrets are compared in constant
-time, as SHA-256 digests so their lengths do not leak either.
+Callers authenticate with an ``id:secret`` pair from ``INTROSPECTION_CREDENTIALS`` or
+``RESOURCE_SERVERS`` (``client_secret_basic`` or ``client_secret_post``); secrets are
+compared in constant time, as SHA-256 digests so their lengths do not leak either.
 """
 
 from __future__ import annotations
@@ -15,23 +15,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from .errors import InvalidClient
+from .errors import UnauthenticatedCaller
+from .resources import ResourceServer
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """One resource server allowed to introspect."""
+    """One resource server allowed to introspect; ``server`` when it is a declared one."""
 
     client_id: str
     secret_digest: bytes
+    server: ResourceServer | None = None
 
 
-def callers(credentials: Sequence[tuple[str, str]]) -> tuple[Caller, ...]:
+def callers(
+    credentials: Sequence[tuple[str, str]], servers: Sequence[ResourceServer] = ()
+) -> tuple[Caller, ...]:
     return tuple(
         Caller(cid, hashlib.sha256(secret.encode()).digest()) for cid, secret in credentials
-    )
+    ) + tuple(Caller(s.id, s.secret_digest, s) for s in servers)
 
 
 Credentials = tuple[str, str]
@@ -68,7 +72,7 @@ def presented_credentials(
 def authenticate(allowed: Sequence[Caller], presented: Sequence[Credentials]) -> Caller:
     """The matching caller; every candidate is compared, so timing tells nothing."""
     if not presented:
-        raise InvalidClient("introspection needs the caller's credentials")
+        raise UnauthenticatedCaller("the caller's credentials are required")
     found = None
     for client_id, secret in presented:
         digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
@@ -80,5 +84,5 @@ def authenticate(allowed: Sequence[Caller], presented: Sequence[Credentials]) ->
             if same_id and same_secret:
                 found = caller
     if found is None:
-        raise InvalidClient("the caller's credentials are not valid")
+        raise UnauthenticatedCaller("the caller's credentials are not valid")
     return found

@@ -9,6 +9,14 @@ from typing import Any
 
 from .flow import GRANTED_SCOPE
 
+MAX_KEY_LENGTH = 512
+
+
+def well_formed_key(key: str) -> bool:
+    """Keys are printable ASCII (RFC 6750 b64token); anything else cannot be a key."""
+    return 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable() and " " not in key
+
+
 KEY_INFO_FIELDS = (
     "label",
     "limit",

@@ -13,3 +13,6 @@ MAX_REDIRECT_URIS = 10
 # The consent ticket carries a whole validated request (client_id, redirect_uri, state,
 # resource: each within the limits above) sealed and base64-encoded, so it has its own.
 MAX_TICKET_LENGTH = 16 * 1024
+# Our own access and refresh tokens (bound mode) carry the client_id sealed, so they are
+# longer than any parameter; /token, /revoke and /introspect accept them up to this.
+MAX_TOKEN_LENGTH = 8 * 1024

@@ -18,12 +18,21 @@ about it (label, budget, usage)::
     async def budget() -> str:
         return f"{current_key().limit_remaining} USD left"
 
+With ``ACCESS_TOKENS=bound`` on the authorization server, give the verifier this
+server's ``resource`` (its MCP endpoint URL, as declared in ``RESOURCE_SERVERS``, whose
+id and secret are then the ``client_id`` and ``client_secret``). The bearer token is
+then a token of the authorization server's, not the key: the verifier accepts it only if
+introspection says it was issued for this resource, and gets the key behind it by token
+exchange (RFC 8693), once per token, kept until the token expires. Tools do not change:
+``current_key().key`` is the key in both modes.
+
 This module imports the SDK, so it is imported only by servers that use it; the
 authorization server itself never does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -34,6 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import Field
 
 try:
     from mcp.server.auth.middleware.auth_context import get_access_token
@@ -44,6 +54,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "openrouter_oauth.mcp_verifier needs the MCP Python SDK: "
         "pip install 'openrouter-oauth-provider[mcp]'"
     ) from exc
+
+from .resources import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, canonical_resource
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -65,6 +77,8 @@ SCOPE = "openrouter"
 
 # Longer than any OpenRouter key by far; a longer bearer token is refused without asking.
 _MAX_TOKEN_LENGTH = 512
+# Bound mode: the authorization server's own tokens carry the client_id, sealed.
+_MAX_BOUND_TOKEN_LENGTH = 8 * 1024
 
 
 class IntrospectionUnavailable(RuntimeError):
@@ -75,15 +89,19 @@ class IntrospectionUnavailable(RuntimeError):
 class OpenRouterKey(AccessToken):
     """An accepted bearer token: the person's OpenRouter key and what introspection said.
 
-    ``token`` (also :attr:`key`) is the key itself, to call OpenRouter on the person's
-    behalf and at their expense; never log it or send it anywhere but OpenRouter.
+    :attr:`key` is the key itself, to call OpenRouter on the person's behalf and at their
+    expense; never log it or send it anywhere but OpenRouter. ``token`` is the bearer
+    token the client sent: the key too, except in bound mode, where it is the
+    authorization server's token and the key came from the exchange.
     ``claims`` is the introspection answer (RFC 7662 names where they exist, OpenRouter's
     otherwise) plus ``iss``, the authorization server that was asked.
     """
 
+    exchanged_key: str | None = Field(default=None, exclude=True, repr=False)
+
     @property
     def key(self) -> str:
-        return self.token
+        return self.exchanged_key or self.token
 
     def _claim(self, name: str) -> Any:
         return (self.claims or {}).get(name)
@@ -128,21 +146,24 @@ def current_key() -> OpenRouterKey:
     return token
 
 
-def auth_settings(issuer_url: str, resource_server_url: str) -> AuthSettings:
-    """The SDK's ``AuthSettings`` for a server that accepts this issuer's keys.
+def auth_settings(
+    issuer_url: str, resource_server_url: str, *, bound: bool = False
+) -> AuthSettings:
+    """The SDK's ``AuthSettings`` for a server that accepts this issuer's tokens.
 
     ``resource_server_url`` is the MCP endpoint's public URL (``https://host/mcp``); the
     SDK serves its protected-resource metadata (RFC 9728), naming ``issuer_url``, and
     points 401 answers at it, which is how clients find the authorization server.
-    ``validate_token_resource`` is off because an OpenRouter key has no audience
-    (RFC 8707): no verifier can truthfully say it was issued for this server. See
-    "Keys are not bound to a resource" in SECURITY.md.
+    ``validate_token_resource`` is on only when ``bound`` (``ACCESS_TOKENS=bound``): an
+    OpenRouter key has no audience (RFC 8707), so no verifier can truthfully say it was
+    issued for this server (see "Keys are not bound to a resource" in SECURITY.md),
+    while a bound token's audience is checked by the verifier and by the SDK.
     """
     return AuthSettings(
         issuer_url=issuer_url,
         resource_server_url=resource_server_url,
         required_scopes=[SCOPE],
-        validate_token_resource=False,
+        validate_token_resource=bound,
     )
 
 
@@ -150,6 +171,12 @@ def auth_settings(issuer_url: str, resource_server_url: str) -> AuthSettings:
 class _Entry:
     until: float
     claims: dict[str, Any] | None  # None: the key does not work
+
+
+@dataclass(frozen=True)
+class _Exchanged:
+    until: float  # the access token's expiry, on the verifier's clock
+    key: str
 
 
 class OpenRouterKeyVerifier:
@@ -170,6 +197,10 @@ class OpenRouterKeyVerifier:
       logs the exception. Pass ``refuse_when_unavailable=True`` to answer ``None``
       (401) instead, as most verifiers do. Either way the failure is logged, without
       the key.
+    - ``resource`` (bound mode): only tokens whose audience is this resource are
+      accepted; the key comes from one token exchange per token (concurrent requests
+      with a new token share it), kept until the token expires. Revocation at the
+      authorization server reaches this server within ``cache_seconds``.
     """
 
     def __init__(
@@ -184,6 +215,7 @@ class OpenRouterKeyVerifier:
         refuse_when_unavailable: bool = False,
         max_cache_entries: int = 10_000,
         introspection_url: str | None = None,
+        resource: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -191,6 +223,11 @@ class OpenRouterKeyVerifier:
             raise ValueError("introspection needs this server's client_id and client_secret")
         self.issuer_url = issuer_url.rstrip("/")
         self.introspection_url = introspection_url or f"{self.issuer_url}/introspect"
+        self.token_url = f"{self.issuer_url}/token"
+        self.resource = resource
+        self._max_length = _MAX_BOUND_TOKEN_LENGTH if resource else _MAX_TOKEN_LENGTH
+        self._keys: dict[bytes, _Exchanged] = {}
+        self._exchanges: dict[bytes, asyncio.Future[str | None]] = {}
         self.cache_seconds = cache_seconds
         self.negative_cache_seconds = negative_cache_seconds
         self.refuse_when_unavailable = refuse_when_unavailable
@@ -203,20 +240,23 @@ class OpenRouterKeyVerifier:
         self._cache: dict[bytes, _Entry] = {}
 
     async def verify_token(self, token: str) -> OpenRouterKey | None:
-        if not token or len(token) > _MAX_TOKEN_LENGTH:
+        if not token or len(token) > self._max_length:
             return None
         digest = hashlib.sha256(token.encode()).digest()
-        entry = self._cache.get(digest)
-        if entry is None or entry.until <= self._clock():
-            try:
-                claims = await self._introspect(token)
-            except IntrospectionUnavailable as exc:
-                log.warning("key check failed, introspection unavailable: %s", exc)
-                if self.refuse_when_unavailable:
-                    return None
-                raise
-            entry = self._remember(digest, claims)
-        return self._accepted(token, entry.claims)
+        try:
+            entry = self._cache.get(digest)
+            if entry is None or entry.until <= self._clock():
+                entry = self._remember(digest, await self._introspect(token))
+            accepted = self._accepted(token, entry.claims)
+            if accepted is None or self.resource is None:
+                return accepted
+            key = await self._exchanged_key(token, digest)
+        except IntrospectionUnavailable as exc:
+            log.warning("key check failed, introspection unavailable: %s", exc)
+            if self.refuse_when_unavailable:
+                return None
+            raise
+        return accepted.model_copy(update={"exchanged_key": key}) if key else None
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this verifier made it."""
@@ -232,33 +272,69 @@ class OpenRouterKeyVerifier:
 
     async def _introspect(self, token: str) -> dict[str, Any] | None:
         """The introspection answer for an active key, None for an inactive one."""
+        form = {"token": token, "token_type_hint": "access_token"}
+        body = self._json_object(
+            await self._post(self.introspection_url, form), self.introspection_url
+        )
+        return body if body.get("active") is True else None
+
+    async def _post(self, url: str, form: dict[str, str]) -> httpx.Response:
+        """A call with this server's own credentials; no answer is "unavailable"."""
         try:
             response = await self._client().post(
-                self.introspection_url,
-                data={"token": token, "token_type_hint": "access_token"},
-                auth=self._auth,
-                headers={"Accept": "application/json"},
+                url, data=form, auth=self._auth, headers={"Accept": "application/json"}
             )
         except httpx.HTTPError as exc:
-            raise IntrospectionUnavailable(
-                f"{type(exc).__name__} from {self.introspection_url}"
-            ) from exc
+            raise IntrospectionUnavailable(f"{type(exc).__name__} from {url}") from exc
         if response.status_code == 401:
             raise IntrospectionUnavailable(
-                f"{self.introspection_url} refused this server's credentials (401): "
-                "check the client id and secret against INTROSPECTION_CREDENTIALS"
+                f"{url} refused this server's credentials (401): check the client id and "
+                "secret against INTROSPECTION_CREDENTIALS (or RESOURCE_SERVERS)"
             )
+        return response
+
+    @staticmethod
+    def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
         if response.status_code != 200:
-            raise IntrospectionUnavailable(
-                f"{self.introspection_url} answered {response.status_code}"
-            )
+            raise IntrospectionUnavailable(f"{url} answered {response.status_code}")
         try:
             body = response.json()
         except ValueError:
-            raise IntrospectionUnavailable(f"{self.introspection_url} answered non-JSON") from None
+            raise IntrospectionUnavailable(f"{url} answered non-JSON") from None
         if not isinstance(body, dict):
-            raise IntrospectionUnavailable(f"{self.introspection_url} answered a non-object")
-        return body if body.get("active") is True else None
+            raise IntrospectionUnavailable(f"{url} answered a non-object")
+        return body
+
+    async def _exchanged_key(self, token: str, digest: bytes) -> str | None:
+        """The key behind a bound token: cached, or one exchange shared by all who ask."""
+        cached = self._keys.get(digest)
+        if cached is not None and cached.until > self._clock():
+            return cached.key
+        pending = self._exchanges.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._exchange(token, digest))
+            self._exchanges[digest] = pending
+            pending.add_done_callback(lambda _: self._exchanges.pop(digest, None))
+        return await asyncio.shield(pending)
+
+    async def _exchange(self, token: str, digest: bytes) -> str | None:
+        """RFC 8693 at the token endpoint; None when the token is refused (its grant ended)."""
+        form = {
+            "grant_type": TOKEN_EXCHANGE_GRANT,
+            "subject_token": token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+        }
+        response = await self._post(self.token_url, form)
+        if response.status_code == 400 and _error_code(response) == "invalid_grant":
+            return None
+        body = self._json_object(response, self.token_url)
+        key, lifetime = body.get("access_token"), body.get("expires_in")
+        if not isinstance(key, str) or not key or not _is_epoch(lifetime):
+            raise IntrospectionUnavailable(f"{self.token_url} answered no key")
+        now = self._clock()
+        _make_room(self._keys, now, self.max_cache_entries)
+        self._keys[digest] = _Exchanged(now + float(lifetime), key)
+        return key
 
     def _remember(self, digest: bytes, claims: dict[str, Any] | None) -> _Entry:
         now = self._clock()
@@ -266,21 +342,12 @@ class OpenRouterKeyVerifier:
         entry = _Entry(now + ttl, claims)
         if ttl <= 0:
             return entry
-        if len(self._cache) >= self.max_cache_entries:
-            self._evict(now)
+        _make_room(self._cache, now, self.max_cache_entries)
         self._cache[digest] = entry
         return entry
 
-    def _evict(self, now: float) -> None:
-        """Drop expired entries; if that frees nothing, the oldest tenth (insertion order)."""
-        for digest in [d for d, e in self._cache.items() if e.until <= now]:
-            del self._cache[digest]
-        if len(self._cache) >= self.max_cache_entries:
-            for digest in list(self._cache)[: max(1, self.max_cache_entries // 10)]:
-                del self._cache[digest]
-
     def _accepted(self, token: str, claims: dict[str, Any] | None) -> OpenRouterKey | None:
-        if claims is None:
+        if claims is None or not self._for_this_resource(claims):
             return None
         exp = claims.get("exp")
         if exp is not None and not _is_epoch(exp):
@@ -291,15 +358,52 @@ class OpenRouterKeyVerifier:
         scope = claims.get("scope")
         return OpenRouterKey(
             token=token,
-            # The SDK ties a session to (client_id, iss, sub). Introspection does not name
-            # the OAuth client the key was issued to, so the key's fingerprint stands in:
-            # a session opened with one key cannot be used with another.
-            client_id="key-" + hashlib.sha256(token.encode()).hexdigest()[:16],
+            client_id=self._client_id(token, claims),
             scopes=scope.split() if isinstance(scope, str) else [],
             expires_at=expires_at,
+            resource=self.resource,
             subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
             claims={**claims, "iss": self.issuer_url},
         )
+
+    def _for_this_resource(self, claims: dict[str, Any]) -> bool:
+        """Bound mode: the token's audience is this server (MCP: "issued specifically
+        for them"); the authorization server already said inactive otherwise."""
+        if self.resource is None:
+            return True
+        audience = claims.get("aud")
+        return isinstance(audience, str) and canonical_resource(audience) == canonical_resource(
+            self.resource
+        )
+
+    def _client_id(self, token: str, claims: dict[str, Any]) -> str:
+        """The SDK ties a session to (client_id, iss, sub). A bound token names its OAuth
+        client; for a key, introspection does not, so the key's fingerprint stands in: a
+        session opened with one key cannot be used with another."""
+        named = claims.get("client_id")
+        if self.resource is not None and isinstance(named, str) and named:
+            return named
+        return "key-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def _make_room(cache: dict[bytes, Any], now: float, limit: int) -> None:
+    """Before adding to a full cache: drop expired entries; if that frees nothing, the
+    oldest tenth (insertion order)."""
+    if len(cache) < limit:
+        return
+    for digest in [d for d, e in cache.items() if e.until <= now]:
+        del cache[digest]
+    if len(cache) >= limit:
+        for digest in list(cache)[: max(1, limit // 10)]:
+            del cache[digest]
 
 
 def _is_epoch(value: object) -> bool:

@@ -56,6 +56,11 @@ AUTHORIZATIONS = Counter(
     ["event"],
 )
 CODES_REDEEMED = Counter("openrouter_oauth_codes_redeemed_total", "Codes exchanged for keys.")
+GRANT_EVENTS = Counter(
+    "openrouter_oauth_grants_total",
+    "Bound-mode grants by event: started, refreshed, exchanged, revoked, reused (ended).",
+    ["event"],
+)
 ME_CACHE = Counter(
     "openrouter_oauth_me_cache_total",
     "/me key checks by cache result: hit, miss (asked OpenRouter), shared (joined a pending miss).",

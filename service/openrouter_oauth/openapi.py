@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from . import __version__, paths
 from .settings import Settings
 
 _ERROR = {"$ref": "#/components/schemas/OAuthError"}
@@ -59,6 +59,18 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
     }
 
 
+def _strings(*names: str) -> dict[str, Any]:
+    return {name: {"type": "string"} for name in names}
+
+
+_CODE_GRANT_FIELDS = (
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "client_id",
+    "code_verifier",
+    "resource",
+)
 _METADATA_RESPONSES = {"200": _json({"type": "object"}, "Metadata document")}
 _SUFFIX = [{"name": "suffix", "in": "path", "required": True, "schema": {"type": "string"}}]
 
@@ -94,17 +106,7 @@ _SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
         "type": "object",
         "required": ["grant_type", "code", "client_id", "code_verifier"],
-        "properties": {
-            name: {"type": "string"}
-            for name in (
-                "grant_type",
-                "code",
-                "redirect_uri",
-                "client_id",
-                "code_verifier",
-                "resource",
-            )
-        },
+        "properties": _strings(*_CODE_GRANT_FIELDS),
     },
     "Token": {
         "type": "object",
@@ -158,6 +160,40 @@ _SCHEMAS: dict[str, Any] = {
 
 _STATUS = {"$ref": "#/components/schemas/Status"}
 _TOKEN_BODY = {"$ref": "#/components/schemas/TokenRequest"}
+
+
+# Bound mode (ACCESS_TOKENS=bound): three grants at /token, tokens of ours, an audience.
+_BOUND_SCHEMAS: dict[str, Any] = {
+    "TokenRequest": {
+        "type": "object",
+        "description": "authorization_code (code, code_verifier, client_id); refresh_token "
+        "(refresh_token, client_id); urn:ietf:params:oauth:grant-type:token-exchange "
+        "(subject_token, subject_token_type; a resource server, with HTTP Basic)",
+        "required": ["grant_type"],
+        "properties": _strings(
+            *_CODE_GRANT_FIELDS, "refresh_token", "scope", "subject_token", "subject_token_type"
+        ),
+    },
+    "Token": {
+        "type": "object",
+        "description": "To an MCP client: access_token and refresh_token of ours, never the "
+        "key. To a resource server's token exchange: the key, with issued_token_type.",
+        "required": ["access_token", "token_type"],
+        "properties": {
+            **_strings("access_token", "refresh_token", "scope", "issued_token_type"),
+            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    "Introspection": {
+        **_SCHEMAS["Introspection"],
+        "properties": {
+            **_SCHEMAS["Introspection"]["properties"],
+            **_strings("aud", "client_id"),
+            "iat": {"type": "integer"},
+        },
+    },
+}
 
 
 def _landing() -> dict[str, Any]:
@@ -286,23 +322,27 @@ def _callback() -> dict[str, Any]:
     }
 
 
-def _token() -> dict[str, Any]:
+def _form_post(summary: str, body: dict[str, Any], ok: dict[str, Any]) -> dict[str, Any]:
+    """A POST taking form-encoded (or flat JSON) parameters, as /token and /revoke do."""
     return {
         "post": {
-            "summary": "Redeem a code for the OpenRouter key",
+            "summary": summary,
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/x-www-form-urlencoded": {"schema": _TOKEN_BODY},
-                    "application/json": {"schema": _TOKEN_BODY},
+                    "application/x-www-form-urlencoded": {"schema": body},
+                    "application/json": {"schema": body},
                 },
             },
-            "responses": {
-                "200": _json({"$ref": "#/components/schemas/Token"}, "The key"),
-                **_errors(400, 401, 413, 429, 503),
-            },
+            "responses": {"200": ok, **_errors(400, 401, 413, 429, 503)},
         }
     }
+
+
+def _token(summary: str = "Redeem a code for the OpenRouter key") -> dict[str, Any]:
+    return _form_post(
+        summary, _TOKEN_BODY, _json({"$ref": "#/components/schemas/Token"}, "The key")
+    )
 
 
 def _me() -> dict[str, Any]:
@@ -376,10 +416,30 @@ def _introspect() -> dict[str, Any]:
     }
 
 
+def _revoke() -> dict[str, Any]:
+    body = {
+        "type": "object",
+        "required": ["token", "client_id"],
+        "properties": _strings("token", "token_type_hint", "client_id"),
+    }
+    return _form_post(
+        "Revoke (RFC 7009) an access or refresh token: its grant ends",
+        body,
+        {"description": "Revoked, or not a live token of ours"},
+    )
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     document = _document(settings)
-    if settings.introspection_credentials:
-        document["paths"]["/introspect"] = _introspect()
+    if settings.introspection_credentials or settings.resource_servers:
+        document["paths"][paths.INTROSPECT] = _introspect()
+    if settings.bound:
+        document["components"]["schemas"] = {**_SCHEMAS, **_BOUND_SCHEMAS}
+        document["paths"][paths.TOKEN] = _token(
+            "Redeem a code or refresh token for tokens of ours; exchange an access "
+            "token for the key (resource servers)"
+        )
+        document["paths"][paths.REVOKE] = _revoke()
     return document
 
 
@@ -394,19 +454,19 @@ def _document(settings: Settings) -> dict[str, Any]:
         },
         "servers": [{"url": settings.issuer_url}],
         "paths": {
-            "/": _landing(),
-            "/.well-known/oauth-authorization-server": _as_metadata(),
-            "/.well-known/oauth-authorization-server/{suffix}": _at_suffix(_as_metadata()),
-            "/.well-known/oauth-protected-resource": _pr_metadata(),
-            "/.well-known/oauth-protected-resource/{suffix}": _at_suffix(_pr_metadata()),
-            "/register": _register(),
-            "/authorize": _authorize(),
-            "/callback": _callback(),
-            "/token": _token(),
-            "/me": _me(),
-            "/healthz": _healthz(),
-            "/readyz": _readyz(),
-            "/openapi.json": _openapi(),
+            paths.LANDING: _landing(),
+            paths.AS_METADATA: _as_metadata(),
+            paths.openapi_suffix(paths.AS_METADATA): _at_suffix(_as_metadata()),
+            paths.PR_METADATA: _pr_metadata(),
+            paths.openapi_suffix(paths.PR_METADATA): _at_suffix(_pr_metadata()),
+            paths.REGISTER: _register(),
+            paths.AUTHORIZE: _authorize(),
+            paths.CALLBACK: _callback(),
+            paths.TOKEN: _token(),
+            paths.ME: _me(),
+            paths.HEALTHZ: _healthz(),
+            paths.READYZ: _readyz(),
+            paths.OPENAPI: _openapi(),
         },
         "components": {
             "schemas": _SCHEMAS,

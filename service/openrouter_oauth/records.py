@@ -9,10 +9,13 @@ Each record kind is stored under a hash of its handle (see :mod:`.state`):
 - ``Completion`` (kind ``completion``, under the same handle): which OpenRouter code
   completed the callback and which code of ours it became, so a reload replays it
   and a second OpenRouter code is refused.
-- ``Grant`` (kind ``code``, under our code): what ``/token`` needs to redeem it.
+- ``PendingCode`` (kind ``code``, under our code): what ``/token`` needs to redeem it.
 - ``Redemption`` (kind ``redeeming``, short-lived; kind ``redeemed`` once done):
   which request is exchanging the code at OpenRouter, so concurrent redemptions
   make one exchange and a retry after a failure can take over.
+- ``BoundGrant`` (kind ``grant``, ``bound`` mode only, under the grant id, for the
+  grant's whole life): the OpenRouter key and who may use it. The only place the key
+  is kept; ending the grant deletes it.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from .flow import AuthorizationRequest
 
 DECISION = "decision"
 COMPLETION = "completion"
-GRANT = "code"
+CODE = "code"
 REDEEMING = "redeeming"
 REDEEMED = "redeemed"
+BOUND_GRANT = "grant"
 
 Action = Literal["approve", "deny"]
 
@@ -39,7 +43,7 @@ class ConsentTicket:
     csrf: str  # SHA-256 of the SameSite=Strict cookie the consent page set
 
     def to_record(self) -> dict[str, Any]:
-        return {"request": self.request.record(), "handle": self.handle, "csrf": self.csrf}
+        return {"request": self.request.to_record(), "handle": self.handle, "csrf": self.csrf}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> ConsentTicket:
@@ -58,7 +62,7 @@ class Decision:
     upstream_verifier: str = ""  # our PKCE verifier towards OpenRouter (approvals)
 
     def to_record(self) -> dict[str, Any]:
-        return {**asdict(self), "request": self.request.record()}
+        return {**asdict(self), "request": self.request.to_record()}
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Decision:
@@ -84,18 +88,40 @@ class Completion:
 
 
 @dataclass(frozen=True)
-class Grant:
+class PendingCode:
     request: AuthorizationRequest
     upstream_code: str
     upstream_verifier: str
 
     def to_record(self) -> dict[str, Any]:
-        return {**asdict(self), "request": self.request.record()}
+        return {**asdict(self), "request": self.request.to_record()}
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Grant:
+    def from_record(cls, record: Mapping[str, Any]) -> PendingCode:
         return cls(
             AuthorizationRequest.from_record(record["request"]),
             str(record["upstream_code"]),
             str(record["upstream_verifier"]),
+        )
+
+
+@dataclass(frozen=True)
+class BoundGrant:
+    key: str  # the OpenRouter key: never leaves this record except to its resource server
+    client_id: str
+    audience: str  # the declared resource the tokens are for
+    generation: int = 0  # of the one refresh token that may be used next
+    rotated: float = 0.0  # when ``generation`` last changed (epoch seconds)
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> BoundGrant:
+        return cls(
+            str(record["key"]),
+            str(record["client_id"]),
+            str(record["audience"]),
+            int(record.get("generation", 0)),
+            float(record.get("rotated", 0.0)),
         )

@@ -7,14 +7,24 @@ Nothing else in the package reads ``os.environ``. Every bad value raises
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+from .resources import ResourceServer
 
 DEFAULT_OPENROUTER_BASE_URL = "https://openrouter.ai"
 DEFAULT_ETCD_PREFIX = "/openrouter-oauth/"
+# The project's home (the chart's `home`, kept equal by a test), and its README there.
+PROJECT_URL = "https://github.com/openrouter-oauth/openrouter-oauth-provider"
+DEFAULT_SERVICE_DOCUMENTATION_URL = f"{PROJECT_URL}#readme"
 MIN_SECRET_LENGTH = 32
 
 
@@ -50,7 +60,9 @@ class RateLimit:
 RATE_LIMITED_ENDPOINTS = ("register", "authorize", "token", "me")
 # `me` counts only /me requests that need OpenRouter (a key not in the cache).
 DEFAULT_RATE_LIMITS = "register=60/min,authorize=120/min,token=120/min,me=300/min"
-DEFAULT_METRICS_PORT = 9464
+# ACCESS_TOKENS: the client gets the OpenRouter key itself, or tokens of ours bound to one
+# declared resource server (which alone can exchange them for the key).
+OPENROUTER_KEY_TOKENS, BOUND_TOKENS = "openrouter-key", "bound"
 _PERIODS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 
 
@@ -83,13 +95,22 @@ class Settings:
     # (caller id, secret) pairs allowed to use /introspect; empty: no such endpoint.
     introspection_credentials: tuple[tuple[str, str], ...] = field(repr=False)
     operator_name: str | None
+    service_documentation_url: str
+    access_tokens: str = OPENROUTER_KEY_TOKENS
+    resource_servers: tuple[ResourceServer, ...] = ()
+    access_token_seconds: int = 3600
+    grant_seconds: int = 30 * 86400
+
+    @property
+    def bound(self) -> bool:
+        return self.access_tokens == BOUND_TOKENS
 
     def url(self, path: str) -> str:
         """An absolute URL on this service, built from the configured issuer."""
         return f"{self.issuer_url}{path}"
 
 
-# name, default, meaning: the single source for `--help` and the README table.
+# name, default, meaning: the single source for `--help` and the table in docs/operations.md.
 SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     (
         "ISSUER_URL",
@@ -129,7 +150,8 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
     (
         "ME_CACHE_SECONDS",
         "10",
-        "how long /me reuses a key check (a revoked key stays valid that long); 0 disables",
+        "how long /me and /introspect reuse a key check (a revoked key stays valid that "
+        "long); 0 disables",
     ),
     ("ME_NEGATIVE_CACHE_SECONDS", "2", "how long /me remembers a rejected key"),
     (
@@ -147,7 +169,12 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "false",
         "development only, with a loopback ISSUER_URL: client_id URLs on loopback, http or https",
     ),
-    ("METRICS_PORT", str(DEFAULT_METRICS_PORT), "port that alone serves /metrics; 0 disables it"),
+    (
+        "METRICS_PORT",
+        "0",
+        "port that alone serves /metrics (the chart sets 9464); 0: no metrics, so that "
+        "several servers run side by side on one machine",
+    ),
     (
         "REQUEST_DEADLINE_SECONDS",
         "15",
@@ -177,11 +204,40 @@ SETTINGS_HELP: tuple[tuple[str, str, str], ...] = (
         "none",
         "who runs this server, shown on the consent and landing pages (at most 100 characters)",
     ),
+    (
+        "SERVICE_DOCUMENTATION_URL",
+        DEFAULT_SERVICE_DOCUMENTATION_URL,
+        "the docs for developers: service_documentation in the metadata, linked from /",
+    ),
+    (
+        "ACCESS_TOKENS",
+        OPENROUTER_KEY_TOKENS,
+        f"{OPENROUTER_KEY_TOKENS}: the client gets the key; {BOUND_TOKENS}: it gets tokens "
+        "bound to one RESOURCE_SERVERS entry, which alone exchanges them for the key",
+    ),
+    (
+        "RESOURCE_SERVERS",
+        "empty",
+        'JSON array of {"id", "secret", "resource"}, one per MCP server; required in bound mode '
+        f"(secrets at least {MIN_SECRET_LENGTH} characters; resource https, or http on loopback)",
+    ),
+    ("RESOURCE_SERVERS_FILE", "none", "a file holding RESOURCE_SERVERS"),
+    ("ACCESS_TOKEN_SECONDS", "3600", "bound mode: lifetime of an access token (at least 1)"),
+    (
+        "GRANT_SECONDS",
+        "2592000",
+        "bound mode: absolute life of one login (30 days); refreshing never extends it",
+    ),
 )
 
 
 # The defaults as an operator would write them; the parsers read them from here.
 DEFAULTS = {name: default for name, default, _ in SETTINGS_HELP}
+
+
+def default_issuer(port: int) -> str:
+    """The issuer of a local run on ``port``, when ISSUER_URL is not set."""
+    return f"http://127.0.0.1:{port}"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -191,6 +247,15 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` (as ``urlsplit`` gives it: no brackets) is an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_issuer_url(name: str, value: str) -> str:
@@ -209,10 +274,25 @@ def check_secret(name: str, value: str) -> str:
     return value
 
 
-def _base_url(name: str, value: str, *, require_https: bool) -> str:
-    parts = urlsplit(value)
+def _url_parts(name: str, value: str) -> SplitResult:
+    """``urlsplit``, with a malformed host or port refused here rather than where it is used."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port that is not a number, or out of range, raises only when read
+    except ValueError:
+        raise SettingsError(f"{name} has a malformed host or port: {value!r}") from None
+    return parts
+
+
+def _absolute_url(name: str, value: str) -> SplitResult:
+    parts = _url_parts(name, value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return parts
+
+
+def _base_url(name: str, value: str, *, require_https: bool) -> str:
+    parts = _absolute_url(name, value)
     if parts.username is not None or parts.password is not None:
         raise SettingsError(f"{name} must not contain a user name or password")
     if parts.query or parts.fragment or value.endswith("/"):
@@ -231,6 +311,14 @@ def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
     return value
+
+
+def _integer(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    """A count or a port: ``1.5`` is refused rather than quietly read as 1."""
+    value = _number(env, name, low, high)
+    if not value.is_integer():
+        raise SettingsError(f"{name} must be a whole number, got {env.get(name, '').strip()!r}")
+    return int(value)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -276,18 +364,19 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
     if not raw:
         return None
     endpoints = tuple(e.strip() for e in raw.split(",") if e.strip())
-    for endpoint in endpoints:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
-            raise SettingsError(
-                f"ETCD_ENDPOINTS entries must look like http://host:port, got {endpoint!r}"
-            )
+    hosts = [_etcd_endpoint(endpoint) for endpoint in endpoints]
     if len({urlsplit(e).scheme for e in endpoints}) > 1:
         raise SettingsError("ETCD_ENDPOINTS must all use http or all use https")
+    if len(hosts) > 1 and not all(is_ip_address(host) for host in hosts):
+        raise SettingsError(
+            "ETCD_ENDPOINTS with several endpoints must list IP addresses; "
+            f"give one DNS name that resolves to all members instead, got {raw!r}"
+        )
     prefix = env.get("ETCD_PREFIX", DEFAULT_ETCD_PREFIX)
     if not prefix.startswith("/") or not prefix.endswith("/"):
         raise SettingsError(f"ETCD_PREFIX must start and end with '/', got {prefix!r}")
-    cert, key = _existing_file(env, "ETCD_CERT_FILE"), _existing_file(env, "ETCD_KEY_FILE")
+    cert = _pem_file(env, "ETCD_CERT_FILE", x509.load_pem_x509_certificates, "certificate")
+    key = _pem_file(env, "ETCD_KEY_FILE", _unencrypted_key, "unencrypted private key")
     if (cert is None) != (key is None):
         raise SettingsError("ETCD_CERT_FILE and ETCD_KEY_FILE must be set together")
     username, password = env.get("ETCD_USERNAME") or None, env.get("ETCD_PASSWORD") or None
@@ -296,13 +385,42 @@ def _etcd(env: Mapping[str, str]) -> EtcdSettings | None:
     return EtcdSettings(
         endpoints=endpoints,
         prefix=prefix,
-        ca_file=_existing_file(env, "ETCD_CA_FILE"),
+        ca_file=_pem_file(env, "ETCD_CA_FILE", x509.load_pem_x509_certificates, "certificate"),
         cert_file=cert,
         key_file=key,
         username=username,
         password=password,
         timeout_seconds=_number(env, "ETCD_TIMEOUT_SECONDS", 0.1, 60),
     )
+
+
+def _pem_file(
+    env: Mapping[str, str], name: str, load: Callable[[bytes], object], what: str
+) -> Path | None:
+    """A file that ``load`` reads; otherwise gRPC would take it and fail only when connecting,
+    which looks like etcd not answering."""
+    path = _existing_file(env, name)
+    if path is not None:
+        try:
+            load(path.read_bytes())
+        except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+            raise SettingsError(f"{name} holds no PEM {what}: {str(path)!r}") from None
+    return path
+
+
+def _unencrypted_key(data: bytes) -> object:
+    return serialization.load_pem_private_key(data, password=None)
+
+
+def _etcd_endpoint(endpoint: str) -> str:
+    """One entry of ETCD_ENDPOINTS, ``http(s)://host:port`` and nothing else; its host."""
+    parts = _url_parts("ETCD_ENDPOINTS", endpoint)
+    extra = parts.username is not None or parts.path.strip("/") or parts.query or parts.fragment
+    if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port or extra:
+        raise SettingsError(
+            f"ETCD_ENDPOINTS entries must look like http://host:port, got {endpoint!r}"
+        )
+    return parts.hostname
 
 
 def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
@@ -329,7 +447,7 @@ def _rate_limits(env: Mapping[str, str]) -> tuple[RateLimit, ...]:
 
 def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
     """Build the settings from ``env``; ``port`` makes the default issuer for local runs."""
-    issuer = check_issuer_url("ISSUER_URL", env.get("ISSUER_URL") or f"http://127.0.0.1:{port}")
+    issuer = check_issuer_url("ISSUER_URL", env.get("ISSUER_URL") or default_issuer(port))
     etcd = _etcd(env)
     raw_secret = _from_env_or_file(env, "SECRET")
     generated = not raw_secret
@@ -358,20 +476,22 @@ def load_settings(env: Mapping[str, str], *, port: int) -> Settings:
             env.get("OPENROUTER_BASE_URL") or DEFAULT_OPENROUTER_BASE_URL,
             require_https=False,
         ),
-        state_ttl_seconds=int(_number(env, "STATE_TTL_SECONDS", 60, 600)),
+        state_ttl_seconds=_integer(env, "STATE_TTL_SECONDS", 60, 600),
         upstream_timeout_seconds=_number(env, "UPSTREAM_TIMEOUT_SECONDS", 0.1, 120),
         rate_limits=_rate_limits(env),
-        trusted_proxies=int(_number(env, "TRUSTED_PROXIES", 0, 10)),
+        trusted_proxies=_integer(env, "TRUSTED_PROXIES", 0, 10),
         shutdown_timeout_seconds=_number(env, "SHUTDOWN_TIMEOUT_SECONDS", 0, 300),
         me_cache_seconds=_number(env, "ME_CACHE_SECONDS", 0, 300),
         me_negative_cache_seconds=_number(env, "ME_NEGATIVE_CACHE_SECONDS", 0, 60),
-        key_check_concurrency=int(_number(env, "KEY_CHECK_CONCURRENCY", 1, 10_000)),
+        key_check_concurrency=_integer(env, "KEY_CHECK_CONCURRENCY", 1, 10_000),
         metadata_documents=_flag(env, "CLIENT_ID_METADATA_DOCUMENTS"),
         metadata_documents_allow_loopback=_allow_loopback_documents(env, issuer),
-        metrics_port=int(_number(env, "METRICS_PORT", 0, 65535)),
+        metrics_port=_integer(env, "METRICS_PORT", 0, 65535),
         **_connection_limits(env),
         introspection_credentials=_introspection_credentials(env),
         operator_name=_operator_name(env),
+        service_documentation_url=_documentation_url(env),
+        **_token_mode(env),
     )
 
 
@@ -386,10 +506,10 @@ def _connection_limits(env: Mapping[str, str]) -> dict[str, float]:
             f"KEEP_ALIVE_SECONDS ({keep_alive:g}) must not exceed "
             f"REQUEST_DEADLINE_SECONDS ({deadline:g})"
         )
-    total = int(_number(env, "MAX_CONNECTIONS", 1, 1_000_000))
+    total = _integer(env, "MAX_CONNECTIONS", 1, 1_000_000)
     if env.get("MAX_CONNECTIONS_PER_ADDRESS", "").strip():
-        per_address = int(_number(env, "MAX_CONNECTIONS_PER_ADDRESS", 0, total))
-    elif int(_number(env, "TRUSTED_PROXIES", 0, 10)):
+        per_address = _integer(env, "MAX_CONNECTIONS_PER_ADDRESS", 0, total)
+    elif _integer(env, "TRUSTED_PROXIES", 0, 10):
         per_address = 0  # every connection comes from a proxy: the proxy limits clients
     else:
         per_address = max(1, total // 10)
@@ -419,6 +539,13 @@ def _introspection_credentials(env: Mapping[str, str]) -> tuple[tuple[str, str],
     return tuple(pairs.items())
 
 
+def _documentation_url(env: Mapping[str, str]) -> str:
+    name = "SERVICE_DOCUMENTATION_URL"
+    value = env.get(name, "").strip() or DEFAULTS[name]
+    _absolute_url(name, value)
+    return value
+
+
 def _operator_name(env: Mapping[str, str]) -> str | None:
     name = " ".join(env.get("OPERATOR_NAME", "").split())
     if len(name) > 100 or not name.isprintable():
@@ -433,3 +560,72 @@ def _allow_loopback_documents(env: Mapping[str, str], issuer: str) -> bool:
             "METADATA_DOCUMENTS_ALLOW_LOOPBACK is for development: it needs a loopback ISSUER_URL"
         )
     return allowed
+
+
+def _token_mode(env: Mapping[str, str]) -> dict[str, object]:
+    """ACCESS_TOKENS and the settings only ``bound`` mode uses."""
+    mode = env.get("ACCESS_TOKENS", "").strip() or DEFAULTS["ACCESS_TOKENS"]
+    if mode not in (OPENROUTER_KEY_TOKENS, BOUND_TOKENS):
+        raise SettingsError(
+            f"ACCESS_TOKENS must be {OPENROUTER_KEY_TOKENS} or {BOUND_TOKENS}, got {mode!r}"
+        )
+    servers = _resource_servers(env)
+    if mode == BOUND_TOKENS and not servers:
+        raise SettingsError("ACCESS_TOKENS=bound needs RESOURCE_SERVERS (the MCP servers)")
+    introspecting = {caller for caller, _ in _introspection_credentials(env)}
+    if any(server.id in introspecting for server in servers):
+        raise SettingsError("RESOURCE_SERVERS ids must differ from INTROSPECTION_CREDENTIALS ids")
+    return {
+        "access_tokens": mode,
+        "resource_servers": servers,
+        "access_token_seconds": int(_number(env, "ACCESS_TOKEN_SECONDS", 1, 86400)),
+        "grant_seconds": int(_number(env, "GRANT_SECONDS", 60, 366 * 86400)),
+    }
+
+
+_RESOURCE_SERVERS_SHAPE = (
+    'RESOURCE_SERVERS must be a JSON array of {"id", "secret", "resource"} objects'
+)
+
+
+def _resource_servers(env: Mapping[str, str]) -> tuple[ResourceServer, ...]:
+    raw = _from_env_or_file(env, "RESOURCE_SERVERS").strip()
+    if not raw:
+        return ()
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"{_RESOURCE_SERVERS_SHAPE}; it is not valid JSON") from None
+    if not isinstance(entries, list):
+        raise SettingsError(_RESOURCE_SERVERS_SHAPE)
+    servers = tuple(_resource_server(entry) for entry in entries)
+    if len({s.id for s in servers}) != len(servers):
+        raise SettingsError("RESOURCE_SERVERS ids must be distinct")
+    if len({s.canonical for s in servers}) != len(servers):
+        raise SettingsError("RESOURCE_SERVERS resources must be distinct")
+    return servers
+
+
+def _resource_server(entry: object) -> ResourceServer:
+    if not isinstance(entry, dict) or set(entry) != {"id", "secret", "resource"}:
+        raise SettingsError(_RESOURCE_SERVERS_SHAPE)
+    if not all(isinstance(v, str) for v in entry.values()):
+        raise SettingsError(f"{_RESOURCE_SERVERS_SHAPE} of strings")
+    server_id, secret, resource = entry["id"], entry["secret"], entry["resource"]
+    if not server_id or not server_id.isprintable() or ":" in server_id:
+        raise SettingsError("RESOURCE_SERVERS ids must be printable, non-empty and without ':'")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"RESOURCE_SERVERS secret for {server_id!r} must be at least "
+            f"{MIN_SECRET_LENGTH} characters long"
+        )
+    parts = urlsplit(resource)
+    secure = parts.scheme == "https" or (
+        parts.scheme == "http" and is_loopback_host(parts.hostname or "")
+    )
+    if not secure or not parts.hostname or "#" in resource:
+        raise SettingsError(
+            f"RESOURCE_SERVERS resource for {server_id!r} must be an https URI (http only on "
+            f"a loopback host) without a fragment, got {resource!r}"
+        )
+    return ResourceServer(server_id, secret, resource)

@@ -59,8 +59,21 @@ def test_a_small_benchmark_run_completes_every_flow(tmp_path):
         "me",
     }
     assert run["me"]["statuses"]["200"] > 0 and run["me"]["statuses"]["401"] > 0
-    assert {"flows_vs_floor", "me_vs_hello"} <= set(run["ratios"])
-    assert "flows/s" in result.stdout
+    # Bound mode: every login ends in the resource server's exchange, and the refreshes,
+    # exchanges and introspections all succeed.
+    assert run["bound"]["flows"] == 20 and run["bound"]["errors"] == 0
+    assert "exchange" in run["bound"]["step_latency_ms"]
+    for target in ("refresh", "exchange", "introspect"):
+        assert set(run[target]["statuses"]) == {"200"}, run[target]
+    assert {
+        "flows_vs_floor",
+        "me_vs_hello",
+        "bound_login_cpu_vs_key_login",
+        "refresh_vs_hello",
+        "exchange_vs_hello",
+        "introspect_vs_hello",
+    } <= set(run["ratios"])
+    assert "flows/s" in result.stdout and "bound mode" in result.stdout
 
 
 def test_component_benchmark_runs():

@@ -18,6 +18,9 @@ CHART = REPO / "helm" / "openrouter-oauth"
 NAMESPACE = "oauth"
 FULLNAME = "rel-openrouter-oauth"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+# No image is published, so every install names one (the chart requires it).
+REPOSITORY = "registry.example.com/openrouter-oauth-provider"
+IMAGE = ("--set", f"image.repository={REPOSITORY}")
 
 VALUE_SETS: dict[str, list[str]] = {
     "defaults": [],
@@ -43,6 +46,19 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "ingress.tls[0].hosts[0]=auth.example.com",
     ],
+    # The Gateway API's HTTPRoute, attached to a Gateway in another namespace.
+    "gateway": [
+        "--set",
+        "gateway.enabled=true",
+        "--set",
+        "gateway.parentRefs[0].name=public",
+        "--set",
+        "gateway.parentRefs[0].namespace=gateway-system",
+        "--set",
+        "gateway.parentRefs[0].sectionName=https",
+        "--set",
+        "gateway.hostnames[0]=auth.example.com",
+    ],
     "hpa": ["--set", "autoscaling.enabled=true", "--set", "workers=2"],
     "provider": [
         "--set",
@@ -50,9 +66,20 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "provider.issuerURL=https://auth.example.com",
     ],
+    # Bound tokens: the provider says so, the resource servers come from a named Secret.
+    "bound": [
+        "--set",
+        "provider.create=true",
+        "--set",
+        "provider.issuerURL=https://auth.example.com",
+        "--set",
+        "provider.accessTokens=bound",
+        "--set",
+        "resourceServers.existingSecret=mcp-servers",
+    ],
     "no-operator": ["--set", "operator.enabled=false", "--set", "config.existingSecret=mine"],
     # Everything a security-minded install turns on: digests, egress policies, a
-    # ServiceMonitor, introspection credentials, the public ingress.
+    # ServiceMonitor, introspection credentials, the public routes (HTTPRoute and Ingress).
     "hardened": [
         "--set",
         f"image.digest={DIGEST}",
@@ -78,6 +105,12 @@ VALUE_SETS: dict[str, list[str]] = {
         "ingress.tls[0].secretName=auth-tls",
         "--set",
         "ingress.tls[0].hosts[0]=auth.example.com",
+        "--set",
+        "gateway.enabled=true",
+        "--set",
+        "gateway.parentRefs[0].name=public",
+        "--set",
+        "gateway.hostnames[0]=auth.example.com",
     ],
     "external-etcd-egress": [
         "--set",
@@ -150,7 +183,7 @@ def helm(*args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
 
 
 def template(tmp: Path, *values: str, include_crds: bool = True) -> str:
-    args = ["template", "rel", str(CHART), "--namespace", NAMESPACE]
+    args = ["template", "rel", str(CHART), "--namespace", NAMESPACE, *IMAGE]
     result = helm(*args, *(["--include-crds"] if include_crds else []), *values, tmp=tmp)
     assert result.returncode == 0, result.stderr
     return result.stdout

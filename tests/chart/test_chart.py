@@ -13,9 +13,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth.settings import PROJECT_URL
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import (
     CHART,
+    IMAGE,
     VALUE_SETS,
     by_kind,
     containers,
@@ -27,12 +29,14 @@ from tests.harness import REPO
 
 KUBERNETES_VERSION = "1.33.0"
 # Custom resources of other projects, checked for their shape by the tests that render them.
-FOREIGN_KINDS = {"ServiceMonitor"}
+FOREIGN_KINDS = {"ServiceMonitor", "HTTPRoute"}
 
 
-@pytest.mark.parametrize("name", ["defaults", "provider", "hardened", "external-etcd-egress"])
+@pytest.mark.parametrize(
+    "name", ["defaults", "provider", "hardened", "external-etcd-egress", "gateway"]
+)
 def test_lint_strict(tmp_path, name):
-    result = helm("lint", "--strict", str(CHART), *VALUE_SETS[name], tmp=tmp_path)
+    result = helm("lint", "--strict", str(CHART), *IMAGE, *VALUE_SETS[name], tmp=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -83,7 +87,7 @@ def crd_schema() -> dict[str, Any]:
     ],
 )
 def test_values_schema_refuses_bad_values(tmp_path, values, message):
-    result = helm("template", "rel", str(CHART), *values, tmp=tmp_path)
+    result = helm("template", "rel", str(CHART), *IMAGE, *values, tmp=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -226,6 +230,7 @@ def notes(tmp: Path, *values: str) -> str:
         "oauth",
         "--show-only",
         "templates/notes.yaml",
+        *IMAGE,
         *values,
         tmp=tmp,
     )
@@ -247,3 +252,26 @@ def test_notes_name_the_issuer_and_the_next_step(tmp_path):
         "provider.issuerURL=https://auth.example.com",
     )
     assert "kubectl -n oauth get oauthprovider openrouter-oauth" in created
+
+
+def test_an_install_without_an_image_says_how_to_make_one(tmp_path):
+    """No image is published: the chart names none rather than one that does not exist."""
+    assert not yaml.safe_load((CHART / "values.yaml").read_text())["image"]["repository"]
+    result = helm("template", "rel", str(CHART), tmp=tmp_path)
+    assert result.returncode != 0
+    assert "image.repository is required" in result.stderr
+    assert "build it from the Containerfile, push it" in result.stderr
+
+
+def test_notes_apply_the_provider_at_the_ingress_host(tmp_path):
+    text = notes(
+        tmp_path, "--set", "ingress.enabled=true", "--set", "ingress.host=login.example.org"
+    )
+    assert "issuerURL: https://login.example.org\n" in text
+    assert "auth.example.com" not in text
+    assert "issuerURL: https://auth.example.com" in notes(tmp_path / "bare")
+
+
+def test_the_docs_default_is_the_charts_home():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["home"] == PROJECT_URL

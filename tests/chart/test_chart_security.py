@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, config_secret_name
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.chart.render import (
     CHART,
     DIGEST,
     FULLNAME,
+    IMAGE,
     NAMESPACE,
+    REPOSITORY,
     VALUE_SETS,
     all_of_kind,
     by_kind,
@@ -28,6 +31,7 @@ from tests.chart.render import (
     env_of,
     helm,
     pod_spec,
+    render,
     rendered,
     rendered_text,
     server,
@@ -68,7 +72,7 @@ def test_metrics_are_served_on_their_own_port_which_no_public_path_reaches():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": 8000, "metrics": 9464}
     assert env_of(container)["METRICS_PORT"]["value"] == "9464"
-    # The main Service, the one the Ingress routes to, carries http only.
+    # The main Service, the one the HTTPRoute and the Ingress route to, carries http only.
     main = by_kind(docs, "Service", FULLNAME)
     assert [(p["name"], p["targetPort"]) for p in main["spec"]["ports"]] == [("http", "http")]
     ingress = by_kind(docs, "Ingress")
@@ -78,6 +82,9 @@ def test_metrics_are_served_on_their_own_port_which_no_public_path_reaches():
         for path in rule["http"]["paths"]
     ]
     assert backends == [{"name": FULLNAME, "port": {"name": "http"}}]
+    route = by_kind(docs, "HTTPRoute")
+    refs = [ref for rule in route["spec"]["rules"] for ref in rule["backendRefs"]]
+    assert refs == [{"name": FULLNAME, "port": main["spec"]["ports"][0]["port"]}]
     # Only the separate metrics Service reaches the metrics port, and the ServiceMonitor
     # scrapes exactly that Service's port.
     for service in all_of_kind(docs, "Service"):
@@ -274,7 +281,18 @@ def test_service_accepts_clients_on_http_and_the_scraper_on_metrics_only():
         "ports": [{"port": "metrics", "protocol": "TCP"}],
         "from": VALUES["networkPolicy"]["metricsFrom"],
     }
-    assert metrics["from"] == [{"namespaceSelector": {}}]  # in-cluster only
+    # Only pods of the policy's own namespace (the release's): a peer with no
+    # namespaceSelector never matches a pod of another namespace.
+    assert metrics["from"] == [{"podSelector": {}}]
+
+
+MONITORING = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def test_metrics_port_is_opened_to_the_monitoring_namespace_the_values_name(tmp_path):
+    docs = render(tmp_path, "--set-json", f"networkPolicy.metricsFrom=[{json.dumps(MONITORING)}]")
+    spec = policies(docs)[FULLNAME]
+    assert spec["ingress"][1]["from"] == [MONITORING]
 
 
 def test_operator_accepts_nothing():
@@ -318,6 +336,7 @@ def test_external_etcd_with_egress_policies_must_say_where_etcd_is(tmp_path):
         "template",
         "rel",
         str(CHART),
+        *IMAGE,
         *VALUE_SETS["external-etcd"],
         "--set",
         "networkPolicy.egress.enabled=true",
@@ -344,14 +363,13 @@ def test_image_digest_pins_every_image():
         d["metadata"]["name"]: [c["image"] for c in containers(d)]
         for d in workloads(rendered("hardened"))
     }
-    repository = VALUES["image"]["repository"]
     assert images == {
-        FULLNAME: [f"{repository}@{DIGEST}"],
-        f"{FULLNAME}-operator": [f"{repository}@{DIGEST}"],
+        FULLNAME: [f"{REPOSITORY}@{DIGEST}"],
+        f"{FULLNAME}-operator": [f"{REPOSITORY}@{DIGEST}"],
         f"{FULLNAME}-etcd": [f"{VALUES['etcd']['image']['repository']}@{DIGEST}"],
     }
     default_images = {c["image"] for d in workloads(rendered("defaults")) for c in containers(d)}
-    assert f"{repository}:0.1.0" in default_images
+    assert f"{REPOSITORY}:0.1.0" in default_images
 
 
 def test_security_contexts_come_from_the_values_for_every_workload():
@@ -414,11 +432,16 @@ def test_operator_pod_has_its_own_scheduling_values():
         (["--set", "networkPolicy.egress.dns=null"], "dns"),
         (["--set-json", "networkPolicy.egress.https.ports=[]"], "ports"),
         (["--set-json", 'networkPolicy.httpFrom=[{"ipblock":{}}]'], "ipblock"),
+        # A misspelt matchLabels would reach the API server as {}: every namespace.
+        (
+            ["--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabel":{}}}]'],
+            "matchLabel",
+        ),
         (["--set", "config.clientIdMetadataDocuments=off"], "clientIdMetadataDocuments"),
     ],
 )
 def test_schema_refuses_bad_new_values(tmp_path, values, message):
-    result = helm("template", "rel", str(CHART), *values, tmp=tmp_path)
+    result = helm("template", "rel", str(CHART), *IMAGE, *values, tmp=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
 

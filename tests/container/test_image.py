@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -19,8 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.harness import REPO
+from tests.processes import free_port, wait_until_healthy
 
 BASE = "localhost/openrouter-oauth-base:bookworm"
 IMAGE = "localhost/openrouter-oauth-provider:test"
@@ -209,3 +214,62 @@ def test_no_environment_leaks_into_the_image(image):
     env = json.loads(run(*PODMAN, "image", "inspect", image).stdout)[0]["Config"]["Env"]
     assert not [e for e in env if e.startswith(("SECRET", "PIP_CERT"))]
     assert os.path.basename(REPO) not in " ".join(env)
+
+
+# -- The SBOM (issue 19, item 4) --------------------------------------------------------------
+
+SBOM_LABEL = "io.github.openrouter-oauth.sbom"
+SBOM_PATH = "/opt/venv/sbom.cdx.json"  # where the README says it is
+
+
+def normalized(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip_list(image: str) -> set[tuple[str, str]]:
+    """(name, version) of every package in the image's venv, as pip itself lists them.
+
+    The image has no pip (the build removes it), so pip runs here, reading the image's
+    files through a read-only mount of the image.
+    """
+    mounted = Path(run(*PODMAN, "image", "mount", image).stdout.strip())
+    try:
+        (site,) = mounted.glob("opt/venv/lib/python3*/site-packages")
+        listed = run(sys.executable, "-m", "pip", "list", "--path", str(site), "--format", "json")
+    finally:
+        run(*PODMAN, "image", "unmount", image)
+    return {(normalized(p["name"]), p["version"]) for p in json.loads(listed.stdout)}
+
+
+def test_image_carries_a_cyclonedx_sbom_of_the_packages_it_runs(image):
+    labels = json.loads(run(*PODMAN, "image", "inspect", image).stdout)[0]["Config"]["Labels"]
+    assert labels[SBOM_LABEL] == SBOM_PATH
+    text = run(*RUN, "--rm", "--read-only", "--entrypoint", "cat", image, SBOM_PATH).stdout
+    error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(text)
+    assert error is None, f"not valid CycloneDX 1.5: {str(error)[:500]}"
+    sbom = json.loads(text)
+    described = sbom["metadata"]["component"]
+    assert (described["name"], described["version"]) == (
+        labels["org.opencontainers.image.title"],
+        labels["org.opencontainers.image.version"],
+    )
+
+    components = sbom["components"]
+    listed = {(normalized(c["name"]), c["version"]) for c in components}
+    installed = pip_list(image)
+    assert listed == installed, {
+        "only in the SBOM": listed - installed,
+        "only in pip": installed - listed,
+    }
+    for c in components:
+        assert c["purl"] == f"pkg:pypi/{normalized(c['name'])}@{c['version']}"
+    # The service's own package and its web framework, at the versions the interpreter imports.
+    imported = run(
+        *RUN, "--rm", "--read-only", "--entrypoint", "python3", image, "-c",
+        "import sanic, importlib.metadata as m; "
+        "print(sanic.__version__, m.version('openrouter-oauth-provider'))",
+    ).stdout.split()  # fmt: skip
+    assert ("sanic", imported[0]) in listed
+    assert ("openrouter-oauth-provider", imported[1]) in listed
+    print(f"SBOM {SBOM_PATH}: {len(components)} packages, the same as pip list in the image")

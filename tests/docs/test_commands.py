@@ -22,7 +22,8 @@ from types import ModuleType
 import pytest
 
 from tests.fakes.openrouter import FakeOpenRouter
-from tests.harness import REPO, Service, free_port
+from tests.harness import REPO, Service
+from tests.processes import free_port
 
 PORT_IN_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)")
 

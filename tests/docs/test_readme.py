@@ -1,12 +1,12 @@
-"""Every command in README.md runs as written, in a fresh copy of the checkout.
+"""Every command in the README, in docs/ and in the chart's README runs as written.
 
-The blocks are read from the README itself each run (``tests/docs/readme.py`` describes
-the markers). Shell blocks marked ``tested: run`` and ``tested: serve`` run in one fresh
-copy per session: the files git would commit (tracked, and new files not ignored), copied
-to a temporary directory, so ``.venv`` is made from scratch as on a new machine (about half
-a minute, from PyPI). The copy is removed at the end. ``untested-here`` blocks must say
-why, and every test file their reason names as covering them must exist: nothing is
-silently dropped, and nothing is skipped.
+The blocks are read from the documents themselves each run (``tests/docs/readme.py``
+describes the markers and lists the documents). Shell blocks marked ``tested: run`` and
+``tested: serve`` run in one fresh copy per session: the files git would commit (tracked,
+and new files not ignored), copied to a temporary directory, so ``.venv`` is made from
+scratch as on a new machine (about half a minute, from PyPI). The copy is removed at the
+end. ``untested-here`` blocks must say why, and every test file their reason names as
+covering them must exist: nothing is silently dropped, and nothing is skipped.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openrouter_oauth.pages import DEMO_URL
+from openrouter_oauth.settings import PROJECT_URL
 from tests.docs.readme import (
+    README,
     SHELL_LANGUAGES,
     Block,
     blocks,
@@ -38,11 +41,13 @@ from tests.docs.readme import (
     only,
     shell_blocks,
 )
-from tests.harness import REPO, free_port, wait_until_healthy
+from tests.docs.test_links import anchors
+from tests.harness import REPO
+from tests.processes import free_port, wait_until_healthy
 
 KNOWN_MARKERS = {"run", "serve", "ci", "untested-here"}
 RUN_TIMEOUT = 600  # seconds: a block may create .venv first (pip, from PyPI)
-# Settings a developer's shell may hold that would change what the README's commands do.
+# Settings a developer's shell may hold that would change what the documents' commands do.
 SERVICE_SETTINGS = ("ETCD_", "SECRET", "PREVIOUS_SECRETS", "ISSUER_URL", "OPENROUTER_BASE_URL")
 LISTENING = re.compile(r"http://127\.0\.0\.1:(\d+)")
 
@@ -80,12 +85,12 @@ def fresh_copy() -> Iterator[Path]:
 
 
 def test_every_shell_block_is_marked_tested_or_says_why_not():
-    unmarked = [f"README.md:{b.line}" for b in shell_blocks() if b.marker not in KNOWN_MARKERS]
+    unmarked = [b.where for b in shell_blocks() if b.marker not in KNOWN_MARKERS]
     assert not unmarked, "shell blocks without a known marker (see tests/docs/readme.py): " + (
         ", ".join(unmarked)
     )
     reasons = [b for b in shell_blocks() if b.marker == "untested-here" and len(b.argument) < 20]
-    assert not reasons, f"untested-here needs a reason: {[b.line for b in reasons]}"
+    assert not reasons, f"untested-here needs a reason: {[b.where for b in reasons]}"
 
 
 def test_the_extraction_sees_markers_indented_blocks_and_missing_markers():
@@ -103,10 +108,10 @@ def test_the_extraction_sees_markers_indented_blocks_and_missing_markers():
     ]
 
 
-def test_the_readme_cites_no_file_outside_the_repository():
-    text = (REPO / "README.md").read_text()
-    assert "openrouter.md" not in text
-    assert "../" not in re.sub(r"`[^`]*`", "", text), "a relative link leaves the repository"
+def test_the_landing_pages_links_lead_into_this_readme():
+    """The root page links the docs (by default this README) and the demo's section."""
+    project, _, section = DEMO_URL.partition("#")
+    assert project == PROJECT_URL and section in anchors(README)
 
 
 # -- JSON blocks --------------------------------------------------------------------------
@@ -120,7 +125,7 @@ def test_json_blocks_parse(block: Block):
 def test_the_mcp_server_metadata_names_the_issuer_the_serve_command_uses():
     served = only("serve")
     issuer = served.argument.removesuffix("/healthz")
-    documents = [json.loads(b.code) for b in json_blocks()]
+    documents = [json.loads(b.code) for b in json_blocks(README)]
     metadata = [d for d in documents if "authorization_servers" in d]
     assert metadata, "the README shows an MCP server's protected-resource metadata"
     for document in metadata:
@@ -132,7 +137,8 @@ def test_the_mcp_server_metadata_names_the_issuer_the_serve_command_uses():
 
 def test_the_example_mcp_server_serves_the_metadata_the_readme_shows():
     """examples/mcp_server.py, with its defaults' public URL, against the README's JSON."""
-    (shown,) = [d for d in map(json.loads, (b.code for b in json_blocks())) if "resource" in d]
+    shown_blocks = (b.code for b in json_blocks(README))
+    (shown,) = [d for d in map(json.loads, shown_blocks) if "resource" in d]
     port = free_port()
     env = {
         **clean_env(),
@@ -181,14 +187,14 @@ _COVERED_BY = re.compile(r"tests/[\w/.]+")
 def test_blocks_not_run_here_say_what_covers_them(block: Block):
     """A block this test does not run names its reason, and the tests it names exist."""
     reason = block.argument.strip()
-    assert len(reason) > 20, f"README.md:{block.line}: say why this block is not run here"
+    assert len(reason) > 20, f"{block.where}: say why this block is not run here"
     for path in _COVERED_BY.findall(reason):
         target = REPO / path.rstrip(".")
-        assert target.exists(), f"README.md:{block.line}: {path} does not exist"
+        assert target.exists(), f"{block.where}: {path} does not exist"
 
 
 @pytest.mark.parametrize("block", shell_params(tested=True))
-def test_readme_shell_block(block: Block, fresh_copy: Path):
+def test_documented_shell_block(block: Block, fresh_copy: Path):
     if block.marker == "run":
         run_block(block, fresh_copy)
     elif block.marker == "serve":
@@ -196,7 +202,7 @@ def test_readme_shell_block(block: Block, fresh_copy: Path):
     elif block.marker == "ci":
         ci_block(block)
     else:
-        pytest.fail(f"README.md:{block.line}: unknown marker {block.marker!r}")
+        pytest.fail(f"{block.where}: unknown marker {block.marker!r}")
 
 
 def run_block(block: Block, root: Path) -> None:
@@ -210,8 +216,8 @@ def run_block(block: Block, root: Path) -> None:
         timeout=RUN_TIMEOUT,
     )
     output = result.stdout + result.stderr
-    assert result.returncode == 0, f"README.md:{block.line} failed:\n{output}"
-    assert files_besides_the_install(root) == before, "the command left files behind"
+    assert result.returncode == 0, f"{block.where} failed:\n{output}"
+    assert files_besides_the_install(root) == before, f"{block.where} left files behind"
     still = [port for port in map(int, LISTENING.findall(output)) if listening(port)]
     assert not still, f"still listening after the command ended: {still}"
 

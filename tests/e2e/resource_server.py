@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness import REPO, LoggedProcess, free_port, wait_until_healthy
+from tests.harness import REPO
+from tests.processes import LoggedProcess, free_port
 
 PYTHON_EXAMPLE = REPO / "examples" / "mcp_server.py"
 TS_EXAMPLE = REPO / "examples" / "typescript"
@@ -57,8 +58,7 @@ class ExampleServer(LoggedProcess):
     command: list[str] = field(default_factory=lambda: [sys.executable, str(PYTHON_EXAMPLE)])
     cwd: Path = REPO
     port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -83,14 +83,9 @@ class ExampleServer(LoggedProcess):
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
-        self.spawn(self.command, env, "example-mcp-", cwd=self.cwd)
-        try:
-            wait_until_healthy(self.metadata_url, self.process)
-        except RuntimeError:
-            output = self.log()
-            self.stop()
-            raise RuntimeError(f"example server did not start:\n{output}") from None
+        self.launch(self.command, env, "example-mcp-", self.metadata_url, cwd=self.cwd)
         return self
 
     def unwrapped_log(self) -> str:

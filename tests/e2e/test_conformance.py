@@ -8,13 +8,16 @@ authorization-code grant; the test plays the person at the printed URL.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.harness import REPO, Browser, free_port
+from tests.harness import REPO, Browser
+from tests.processes import free_port
 from tests.waiting import eventually
 
 TOOLS = REPO / ".tools" / "node_modules"
@@ -37,8 +40,18 @@ async def deliver(http: httpx.AsyncClient, url: str) -> None:
     await eventually(sent, within=5, retry_on=(httpx.ConnectError,))
 
 
-async def test_conformance_tool_passes(start_service, tmp_path: Path):
-    service = start_service(store="memory")
+def mode_env(mode: str, issuer: str) -> dict[str, str]:
+    """Bound mode declares the issuer's own URL, which the tool names as its resource."""
+    if mode == "openrouter-key":
+        return {}
+    server = {"id": "conformance", "secret": "c" * 40, "resource": issuer}
+    return {"ACCESS_TOKENS": "bound", "RESOURCE_SERVERS": json.dumps([server])}
+
+
+@pytest.mark.parametrize("mode", ["openrouter-key", "bound"])
+async def test_conformance_tool_passes(start_service, tmp_path: Path, mode: str):
+    port = free_port()
+    service = start_service(store="memory", port=port, **mode_env(mode, f"http://127.0.0.1:{port}"))
     callback_port = free_port()
     async with httpx.AsyncClient(timeout=20) as http:
         registered = await http.post(

@@ -51,11 +51,15 @@ def example(request, issuer, fake) -> Iterator[ExampleServer]:
 
 
 @asynccontextmanager
-async def logged_in(example: ExampleServer, browser, storage: MemoryTokens) -> AsyncIterator:
-    """An MCP session with the example, the SDK client doing the whole login on the way."""
+async def logged_in(
+    example: ExampleServer, browser, storage: MemoryTokens, on_response=None
+) -> AsyncIterator:
+    """An MCP session with the example, the SDK client doing the whole login on the way;
+    ``on_response`` sees every response the client receives."""
     provider = sdk_provider(example.mcp_url, browser, storage)
+    hooks = {"response": [on_response]} if on_response else None
     async with (
-        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        httpx2.AsyncClient(auth=provider, timeout=30, event_hooks=hooks) as http,
         streamable_http_client(example.mcp_url, http_client=http) as (read, write),
         ClientSession(read, write) as session,
     ):

@@ -1,4 +1,4 @@
-"""A fake OpenRouter: a real HTTP server following OpenRouter's PKCE contract (see README).
+"""A fake OpenRouter: a real HTTP server following OpenRouter's PKCE contract (see docs/design.md).
 
 - ``GET /auth`` shows an approval page (a form with a credit limit, Approve and
   Deny); approving redirects to ``callback_url`` with ``code`` (and ``state`` if
@@ -75,6 +75,14 @@ def _json(status: int, body: dict[str, Any]) -> Answer:
     return Answer(status, json.dumps(body).encode())
 
 
+def _page(status: int, heading: str, body: str) -> Answer:
+    """A page that says, in its title and heading, whose it is: no one should mistake it for
+    OpenRouter's."""
+    heading = html.escape(f"fake OpenRouter: {heading}")
+    page = f"<!doctype html><title>{heading}</title><h1>{heading}</h1>{body}"
+    return Answer(status, page.encode(), "text/html; charset=utf-8")
+
+
 def _error(status: int, message: str) -> Answer:
     return _json(status, {"error": {"code": status, "message": message}})
 
@@ -137,7 +145,7 @@ class OpenRouterContract:
         self.auth_queries.append(query)
         callback = query.get("callback_url", "")
         if not _callback_allowed(callback) or not query.get("code_challenge"):
-            return Answer(400, b"<p>Invalid callback_url or code_challenge</p>", "text/html")
+            return _page(400, "invalid callback_url or code_challenge", "")
         fields = {
             "callback_url": callback,
             "code_challenge": query["code_challenge"],
@@ -148,15 +156,15 @@ class OpenRouterContract:
         hidden = "".join(
             f'<input type="hidden" name="{n}" value="{html.escape(v)}">' for n, v in fields.items()
         )
-        page = (
-            f"<!doctype html><title>OpenRouter</title><h1>Authorize "
-            f"{html.escape(fields['key_label'])}</h1>"
+        form = (
+            "<p>This stands in for OpenRouter's approval page, for tests and the demo: no "
+            "account, no sign-in, and the key it makes works only here.</p>"
             f'<form method="post" action="/auth/approve">{hidden}'
             f'<label>Credit limit <input name="limit" value=""></label>'
             f'<button name="decision" value="approve">Authorize</button>'
             f'<button name="decision" value="deny">Cancel</button></form>'
         )
-        return Answer(200, page.encode(), "text/html; charset=utf-8")
+        return _page(200, f"authorize {fields['key_label']}", form)
 
     def _approve(self, form: dict[str, str]) -> str:
         """Create a code and return where the browser goes next."""

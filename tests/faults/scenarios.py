@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.faults.load import Load, Run
-from tests.harness import wait_until_healthy
+from tests.processes import wait_until_healthy
 from tests.production import Shape
 
 DRAIN_SECONDS = 90.0  # > RETRY_SECONDS + REQUEST_TIMEOUT: a flow still running is stuck

@@ -42,13 +42,17 @@ class Grant:
 
 
 async def approved(
-    http: httpx.AsyncClient, issuer: str, client_id: str, redirect_uri: str = REDIRECT
+    http: httpx.AsyncClient,
+    issuer: str,
+    client_id: str,
+    redirect_uri: str = REDIRECT,
+    **extra: str,
 ) -> tuple[str, str]:
     """Open the consent page and approve; return our verifier and OpenRouter's page URL."""
     browser = Browser(http)
     verifier = pkce.new_verifier()
     page = await browser.open_consent(
-        authorize_url(issuer, client_id, redirect_uri, pkce.s256(verifier))
+        authorize_url(issuer, client_id, redirect_uri, pkce.s256(verifier), **extra)
     )
     to_openrouter = await browser.decide(page, "approve")
     assert to_openrouter.status_code == 303, to_openrouter.text
@@ -73,10 +77,12 @@ async def authorized(
     issuer: str,
     client_id: str | None = None,
     redirect_uri: str = REDIRECT,
+    **extra: str,
 ) -> Grant:
-    """Register (unless given a client), approve in the browser, and return our code."""
+    """Register (unless given a client), approve in the browser, and return our code.
+    ``extra`` goes into the authorization request (``resource``, for instance)."""
     client_id = client_id or await register(http, issuer)
-    verifier, openrouter_url = await approved(http, issuer, client_id, redirect_uri)
+    verifier, openrouter_url = await approved(http, issuer, client_id, redirect_uri, **extra)
     code = await code_from(http, await openrouter_callback(http, openrouter_url))
     return Grant(issuer, client_id, code, verifier, redirect_uri)
 

@@ -8,7 +8,9 @@ OpenRouter client talking to the fake OpenRouter server.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +20,8 @@ from openrouter_oauth import flow, pkce
 from openrouter_oauth.authorization import AuthorizationService, Redirect
 from openrouter_oauth.clients import ClientResolver
 from openrouter_oauth.errors import AlreadyAnswered, InvalidGrant, TemporarilyUnavailable
+from openrouter_oauth.grants import Grants
+from openrouter_oauth.resources import ACCESS_TOKEN_TYPE, ResourceServer
 from openrouter_oauth.sealing import Sealer
 from openrouter_oauth.settings import load_settings
 from openrouter_oauth.state import StateStore
@@ -51,15 +55,18 @@ class Parts:
     service: AuthorizationService
     store: FlakyStore
     clock: list[float]
+    grants: Grants | None = None
 
 
-@pytest.fixture
-async def parts(fake) -> AsyncIterator[Parts]:
+@asynccontextmanager
+async def assembled(fake, **env: str) -> AsyncIterator[Parts]:
     clock = [1_000_000.0]
-    settings = load_settings({"OPENROUTER_BASE_URL": fake.base_url}, port=8000)
+    settings = load_settings({"OPENROUTER_BASE_URL": fake.base_url, **env}, port=8000)
     sealer = Sealer(settings.secret, issuer=settings.issuer_url, clock=lambda: clock[0])
     store = FlakyStore(clock=lambda: clock[0])
     upstream = OpenRouter(fake.base_url, timeout=5)
+    state = StateStore(store, sealer, settings.state_ttl_seconds)
+    grants = Grants(settings, sealer, state, clock=lambda: clock[0]) if settings.bound else None
 
     async def no_documents(url: str) -> dict:
         raise AssertionError("no metadata documents here")
@@ -67,12 +74,29 @@ async def parts(fake) -> AsyncIterator[Parts]:
     service = AuthorizationService(
         settings=settings,
         sealer=sealer,
-        state=StateStore(store, sealer, settings.state_ttl_seconds),
+        state=state,
         clients=ClientResolver(sealer, no_documents),
         upstream=upstream,
+        grants=grants,
     )
-    yield Parts(service, store, clock)
+    yield Parts(service, store, clock, grants)
     await upstream.aclose()
+
+
+@pytest.fixture
+async def parts(fake) -> AsyncIterator[Parts]:
+    async with assembled(fake) as assembled_parts:
+        yield assembled_parts
+
+
+RESOURCE = "https://mcp.example/mcp"
+
+
+@pytest.fixture
+async def bound_parts(fake) -> AsyncIterator[Parts]:
+    servers = json.dumps([{"id": "mcp", "secret": "m" * 40, "resource": RESOURCE}])
+    async with assembled(fake, ACCESS_TOKENS="bound", RESOURCE_SERVERS=servers) as bound:
+        yield bound
 
 
 def _params(verifier: str) -> flow.Params:
@@ -191,3 +215,20 @@ async def test_concurrent_redemptions_make_one_exchange(parts, fake):
         isinstance(r, TemporarilyUnavailable | InvalidGrant) for r in results if r not in keys
     )
     assert fake.requests["/api/v1/auth/keys"] - before == 1
+
+
+async def test_bound_a_grant_whose_answer_was_lost_is_the_retrys_grant(bound_parts, fake):
+    """Bound mode: the grant was written (the key is in it) but the store's answer was
+    lost. The retry with the same code and verifier receives that grant: no second key,
+    no key lost."""
+    verifier = pkce.new_verifier()
+    code = await _code(bound_parts.service, verifier)
+    before = fake.requests["/api/v1/auth/keys"]
+    bound_parts.store.fail_after.add("grant")
+    with pytest.raises(StoreUnavailable):  # the HTTP layer answers 503: retry
+        await bound_parts.service.redeem(_token(code, verifier))
+    pair = await bound_parts.service.redeem(_token(code, verifier))
+    assert fake.requests["/api/v1/auth/keys"] - before == 1
+    server = ResourceServer("mcp", "m" * 40, RESOURCE)
+    exchanged = await bound_parts.grants.exchange(server, pair["access_token"], ACCESS_TOKEN_TYPE)
+    assert exchanged["access_token"] in fake.keys

@@ -45,6 +45,23 @@ def test_help_lists_commands_and_settings():
         ({"SECRET": "short"}, (), "SECRET must be at least 32"),
         ({"ETCD_ENDPOINTS": "http://127.0.0.1:2379"}, (), "SECRET is required"),
         ({"ETCD_ENDPOINTS": "127.0.0.1"}, (), "ETCD_ENDPOINTS entries"),
+        (
+            {"ETCD_ENDPOINTS": "http://a.example:2379,http://b.example:2379", "SECRET": "s" * 40},
+            (),
+            "ETCD_ENDPOINTS with several endpoints must list IP addresses",
+        ),
+        (
+            {"ETCD_ENDPOINTS": "http://127.0.0.1:99999", "SECRET": "s" * 40},
+            (),
+            "ETCD_ENDPOINTS has a malformed host or port",
+        ),
+        ({"ISSUER_URL": "http://[::1"}, (), "ISSUER_URL has a malformed host or port"),
+        (
+            {"ETCD_ENDPOINTS": "https://127.0.0.1:2379", "SECRET": "s" * 40, "ETCD_CA_FILE": "/"},
+            (),
+            "ETCD_CA_FILE names no readable file",
+        ),
+        ({"METRICS_PORT": "9464.5"}, (), "METRICS_PORT must be a whole number"),
         ({"STATE_TTL_SECONDS": "abc"}, (), "STATE_TTL_SECONDS must be a number"),
         ({"STATE_TTL_SECONDS": "5000"}, (), "STATE_TTL_SECONDS must be between"),
         ({"OPENROUTER_BASE_URL": "ftp://x"}, (), "OPENROUTER_BASE_URL must be"),
@@ -72,3 +89,19 @@ def test_bad_settings_stop_start_up_with_one_line(env, args, needle):
     assert len(lines) == 1, result.stderr
     assert needle in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "needle"),
+    [
+        (("serve", "--prot", "8080"), "usage: openrouter-oauth serve", "--prot 8080"),
+        (("--verbose",), "usage: openrouter-oauth [-h]", "--verbose"),
+        ((), "usage: openrouter-oauth [-h]", "a command is required: serve"),
+    ],
+)
+def test_an_unknown_flag_names_itself_and_the_usage_of_its_command(args, usage, needle):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(usage), result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert needle in last and "Traceback" not in result.stderr

@@ -22,7 +22,8 @@ from openrouter_oauth.store import StoreUnavailable
 from openrouter_oauth.store.etcd import EtcdStore
 from tests.certs import CertificateAuthority
 from tests.cluster import WORKERS, EtcdCluster, Load, cluster, under_load
-from tests.harness import EtcdServer, EtcdTls, Service, free_port, service_env
+from tests.harness import EtcdServer, EtcdTls, Service, service_env
+from tests.processes import free_port
 from tests.waiting import eventually
 
 TIMEOUT = 2.0  # ETCD_TIMEOUT_SECONDS's default: what production runs with
@@ -216,7 +217,7 @@ async def test_an_expired_auth_token_costs_one_call(stores):
 
 
 async def test_one_name_resolving_to_all_members_fails_over(stores, monkeypatch):
-    """The README's other shape: ETCD_ENDPOINTS is one DNS name for the whole cluster.
+    """The other shape the docs name: ETCD_ENDPOINTS is one DNS name for the whole cluster.
 
     Nothing on loopback resolves one name to several addresses (``localhost`` is
     127.0.0.1 only here), so the resolver answers for a test name with the members'

@@ -7,7 +7,8 @@ import signal
 import httpx
 import pytest
 
-from tests.harness import EtcdServer, Service, free_port, service_env
+from tests.harness import EtcdServer, Service, service_env
+from tests.processes import free_port
 from tests.waiting import eventually
 
 from .flows import Grant, approved, authorized, code_from, openrouter_callback, register

@@ -10,7 +10,11 @@ import sys
 import pytest
 
 from openrouter_oauth import pkce
-from tests.harness import authorize_url, free_port, service_env
+from tests.harness import authorize_url, service_env
+from tests.processes import free_port
+
+README = "https://github.com/openrouter-oauth/openrouter-oauth-provider#readme"
+DEMO = "https://github.com/openrouter-oauth/openrouter-oauth-provider#try-a-whole-login-scriptsdemo"
 
 
 async def test_root_greets_a_browser_with_a_page(http, start_service):
@@ -19,6 +23,11 @@ async def test_root_greets_a_browser_with_a_page(http, start_service):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "Example Labs" in page.text and service.url in page.text
     assert f"{service.url}/.well-known/oauth-authorization-server" in page.text
+    # The docs and the demo are linked; keys are checked as the README says: introspection
+    # recommended, /me without credentials. Without credentials there is no /introspect.
+    assert f'href="{README}"' in page.text and f'href="{DEMO}"' in page.text
+    assert "Recommended: token introspection" in page.text
+    assert "INTROSPECTION_CREDENTIALS" in page.text and f"{service.url}/me" in page.text
     assert "/introspect" not in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
@@ -30,6 +39,28 @@ async def test_root_answers_a_program_with_json(http, service):
     assert body["issuer"] == service.url
     assert body["as_metadata"] == f"{service.url}/.well-known/oauth-authorization-server"
     assert "introspect" not in body
+    assert body["service_documentation"] == README
+
+
+async def test_root_recommends_introspection_where_it_is_configured(http, start_service):
+    service = start_service(store="memory", INTROSPECTION_CREDENTIALS=f"rs:{'i' * 32}")
+    page = await http.get(service.url + "/", headers={"Accept": "text/html"})
+    assert f"Recommended: token introspection at <code>{service.url}/introspect</code>" in (
+        page.text
+    )
+    assert f"{service.url}/me" in page.text
+
+
+async def test_service_documentation_is_this_projects_docs_or_the_operators(
+    http, service, start_service
+):
+    path = "/.well-known/oauth-authorization-server"
+    assert (await http.get(service.url + path)).json()["service_documentation"] == README
+    docs = "https://docs.example/oauth"
+    mine = start_service(store="memory", SERVICE_DOCUMENTATION_URL=docs)
+    assert (await http.get(mine.url + path)).json()["service_documentation"] == docs
+    page = await http.get(mine.url + "/", headers={"Accept": "text/html"})
+    assert f'href="{docs}"' in page.text
 
 
 async def test_consent_page_says_who_runs_it_and_where_sign_in_happens(http, start_service, fake):
@@ -48,9 +79,10 @@ async def test_consent_page_says_who_runs_it_and_where_sign_in_happens(http, sta
     ).replace("</strong>", "")
 
 
-def _serve(port: int, **env: str) -> subprocess.CompletedProcess[str]:
+def _serve(port: int, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``serve --port port`` to its end; the issuer is the default unless ISSUER_URL is given."""
     return subprocess.run(
-        [sys.executable, "-m", "openrouter_oauth.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "openrouter_oauth.cli", "serve", "--port", str(port), *args],
         env=service_env(openrouter="http://127.0.0.1:9", port=port, **env),
         capture_output=True,
         text=True,
@@ -70,6 +102,36 @@ def test_a_busy_port_is_one_line_naming_the_address(which):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("openrouter-oauth: error: cannot listen on")
     assert str(busy) in last and "Traceback" not in result.stderr
+
+
+async def test_a_second_server_on_another_port_needs_no_other_setting(http, start_service):
+    """Metrics are off unless METRICS_PORT is set (the chart sets it), so nothing else is
+    shared between two local servers."""
+    first, second = (start_service(store="memory", METRICS_PORT="") for _ in range(2))
+    for running in (first, second):
+        assert (await http.get(f"{running.url}/healthz")).status_code == 200
+        # The harness would have chosen a metrics port after a clash; none was needed.
+        assert running.env["METRICS_PORT"] == ""
+
+
+@pytest.mark.parametrize(
+    ("host", "issuer", "warned"),
+    [("0.0.0.0", None, True), ("127.0.0.1", None, False), ("0.0.0.0", "https://a.example", False)],
+)
+def test_listening_beyond_loopback_with_the_default_issuer_warns_once(host, issuer, warned):
+    """Other machines would be sent to 127.0.0.1 by every URL in the metadata. The port is
+    held on 127.0.0.1, so the server stops after the warning, never listening anywhere."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        extra = {"ISSUER_URL": issuer} if issuer else {}
+        result = _serve(port, "--host", host, METRICS_PORT="0", **extra)
+    assert result.returncode == 2 and "cannot listen on" in result.stderr
+    lines = [line for line in result.stdout.splitlines() if "ISSUER_URL" in line]
+    assert len(lines) == warned, result.stdout
+    if warned:
+        assert f"--host {host}" in lines[0] and f"http://127.0.0.1:{port}" in lines[0]
 
 
 async def test_an_unreachable_etcd_is_said_at_once(http, start_service):
@@ -94,3 +156,16 @@ def test_help_lists_every_setting():
     )
     for name in ("OPERATOR_NAME", "INTROSPECTION_CREDENTIALS", "METRICS_PORT", "SECRET_FILE"):
         assert name in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("callback_url=http://127.0.0.1:1/cb&code_challenge=c&key_label=Demo", 200), ("", 400)],
+)
+async def test_the_fakes_pages_say_they_are_the_fake(http, fake, query, status):
+    """Whoever opens the demo's OpenRouter page must not take it for OpenRouter's."""
+    page = await http.get(f"{fake.base_url}/auth?{query}")
+    assert page.status_code == status
+    title = page.text.split("<title>")[1].split("</title>")[0]
+    heading = page.text.split("<h1>")[1].split("</h1>")[0]
+    assert title == heading and title.startswith("fake OpenRouter: ")

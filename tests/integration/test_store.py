@@ -12,7 +12,7 @@ from openrouter_oauth.sealing import Sealer
 from openrouter_oauth.settings import EtcdSettings
 from openrouter_oauth.state import StateStore
 from openrouter_oauth.store import StoreUnavailable
-from openrouter_oauth.store.etcd import EtcdStore, grpc_target
+from openrouter_oauth.store.etcd import EtcdStore
 from openrouter_oauth.store.memory import MemoryStore
 from tests.harness import EtcdServer
 from tests.waiting import eventually
@@ -54,6 +54,24 @@ async def test_concurrent_creates_let_one_win(store):
     k = key()
     results = await asyncio.gather(*(store.create(k, b"%d" % i, 60) for i in range(20)))
     assert results.count(True) == 1
+
+
+async def test_replace_swaps_only_the_value_it_read(store):
+    k = key()
+    await store.create(k, b"v1", 60)
+    assert not await store.replace(k, b"other", b"v2", 60)
+    assert await store.get(k) == b"v1"
+    assert await store.replace(k, b"v1", b"v2", 60)
+    assert await store.get(k) == b"v2"
+    assert not await store.replace(key(), b"v1", b"v2", 60)  # absent: nothing written
+
+
+async def test_concurrent_replaces_of_one_value_let_one_win(store):
+    k = key()
+    await store.create(k, b"v0", 60)
+    results = await asyncio.gather(*(store.replace(k, b"v0", b"%d" % i, 60) for i in range(30)))
+    assert results.count(True) == 1
+    assert await store.get(k) == b"%d" % results.index(True)
 
 
 async def test_sealed_records_expire_on_time_whatever_the_store_keeps(store):
@@ -105,17 +123,6 @@ async def test_etcd_outage_is_store_unavailable_and_recovers():
     finally:
         await store.close()
         server.destroy()
-
-
-def test_grpc_targets():
-    assert grpc_target(("http://127.0.0.1:2379",)) == "127.0.0.1:2379"
-    assert grpc_target(("http://etcd.ns.svc:2379",)) == "dns:///etcd.ns.svc:2379"
-    assert (
-        grpc_target(("http://10.0.0.1:2379", "http://10.0.0.2:2379"))
-        == "ipv4:10.0.0.1:2379,10.0.0.2:2379"
-    )
-    with pytest.raises(ValueError, match="IP addresses"):
-        grpc_target(("http://a:2379", "http://b:2379"))
 
 
 async def test_a_lost_shared_lease_is_replaced(etcd):

@@ -20,16 +20,14 @@ from typing import Any
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import (
-    CHECKSUM_ANNOTATION,
-    GROUP,
-    VERSION,
-    config_secret_name,
-    read_config,
-)
-from tests.harness import REPO, free_port, terminate, wait_until_healthy
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION
+from openrouter_oauth_operator.rotation import read_config
+from openrouter_oauth_operator.spec import GROUP, VERSION, config_secret_name
+from tests.chart.render import IMAGE
+from tests.harness import REPO
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, kubeconfig, wait_for
 from tests.kube.kubelet import PodReadiness
+from tests.processes import free_port, terminate, wait_until_healthy
 
 CHART = REPO / "helm" / "openrouter-oauth"
 RELEASE = "oauth"
@@ -54,21 +52,52 @@ def admin(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory)
     return Cli(control_plane.binaries, control_plane.admin_kubeconfig, home)
 
 
-@pytest.fixture
-def namespace(admin: Cli) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def gateway_api(admin: Cli) -> str:
+    """The Gateway API's standard-channel CRDs, installed once; returns their bundle version.
+
+    They come from the sigs.k8s.io/gateway-api Go module (scripts/gateway-api-crds), as a
+    cluster's gateway controller would install them. Applied server-side: the HTTPRoute
+    CRD is too large for the annotation a client-side apply keeps.
+    """
+    made = subprocess.run(
+        [str(REPO / "scripts" / "gateway-api-crds")], capture_output=True, text=True, timeout=600
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"scripts/gateway-api-crds failed:\n{made.stderr[-4000:]}")
+    folder = Path(made.stdout.strip().splitlines()[-1])
+    admin.kubectl("apply", "--server-side", "-f", str(folder))
+    admin.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/httproutes.gateway.networking.k8s.io",
+    )  # fmt: skip
+    return folder.name
+
+
+@contextlib.contextmanager
+def fresh_namespace(admin: Cli, *labels: str) -> Iterator[str]:
+    """A namespace of its own, with the given key=value labels, deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     admin.kubectl("create", "namespace", name)
+    if labels:
+        admin.kubectl("label", "namespace", name, *labels)
     yield name
     release_providers(admin, name)
     # Not waited for: the namespace controller empties it in the background.
     admin.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.fixture
+def namespace(admin: Cli) -> Iterator[str]:
+    with fresh_namespace(admin) as name:
+        yield name
+
+
 def release_providers(admin: Cli, namespace: str) -> None:
     """Drop the operator's finalizer from providers left behind by a test.
 
     Their operator is gone, so nothing would ever remove it: the namespace (and a later
-    `kubectl delete crd`, as the README's uninstall does) would wait forever.
+    `kubectl delete crd`, as docs/deploy.md's uninstall does) would wait forever.
     """
     listed = admin.kubectl("-n", namespace, "get", "oauthproviders", "-o", "name", check=False)
     for name in listed.stdout.split():
@@ -88,10 +117,15 @@ def leftovers(admin: Cli, namespace: str) -> set[str]:
     return short - AMBIENT
 
 
+def install_chart(admin: Cli, namespace: str, *values: str) -> subprocess.CompletedProcess[str]:
+    """helm install as docs/deploy.md says (with an image, which has no default)."""
+    return admin.helm("install", RELEASE, str(CHART), "--namespace", namespace, *IMAGE, *values)
+
+
 @pytest.fixture
 def installed(admin: Cli, namespace: str) -> str:
-    """The chart installed as the README says, in this test's namespace; returns it."""
-    admin.helm("install", RELEASE, str(CHART), "--namespace", namespace)
+    """The chart installed as docs/deploy.md says, in this test's namespace; returns it."""
+    install_chart(admin, namespace)
     return namespace
 
 

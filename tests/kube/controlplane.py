@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.certs import CertificateAuthority
 from tests.chart.render import helm_binary
-from tests.harness import REPO, EtcdServer, free_port, terminate
+from tests.harness import REPO, EtcdServer
+from tests.processes import free_port, terminate
 
 T = TypeVar("T")
 ADMIN_TOKEN = "admin-token-for-tests"  # a throw-away cluster's credential

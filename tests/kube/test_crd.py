@@ -22,7 +22,7 @@ def refused(admin: Cli, namespace: str, **spec: object) -> str:
 
 
 def test_crd_from_the_chart_is_accepted_by_the_api_server(admin: Cli) -> None:
-    # As the README applies it before an upgrade. The CEL rule is compiled and cost-checked
+    # As docs/deploy.md applies it before an upgrade. The CEL rule is compiled and cost-checked
     # here; a rule too expensive or not compiling fails this.
     admin.kubectl("apply", "-f", str(CHART / "crds"))
     admin.kubectl("wait", "--for=condition=Established", "crd/oauthproviders.openrouter-oauth.io")
@@ -45,6 +45,17 @@ def test_schema_refuses_what_the_operator_could_not_use(admin: Cli, installed: s
     assert CEL_MESSAGE in refused(admin, installed, issuerURL="http://localhost.example.com")
 
 
+def test_names_that_would_leave_their_api_path_are_refused(admin: Cli, installed: str) -> None:
+    """Names the operator puts in API paths: DNS-1123 only, so no '/', '.' or '..' segment."""
+    for secret in ("../../kube-system/secrets/x", "..", "a/b", "Upper"):
+        assert "spec.secretRef.name" in refused(admin, installed, secretRef={"name": secret})
+    for deployment in ("../../kube-system/deployments/x", ".", "a" * 241):
+        assert "spec.deploymentName" in refused(admin, installed, deploymentName=deployment)
+    assert "spec.secretRef.key" in refused(
+        admin, installed, secretRef={"name": "state", "key": "../key"}
+    )
+
+
 def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installed: str) -> None:
     namespace = installed
     admin.apply(
@@ -60,8 +71,10 @@ def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installe
     assert laptop["spec"]["dropPreviousSecrets"] is False
 
     table = admin.kubectl("-n", namespace, "get", "oap", "-o", "wide").stdout.splitlines()
-    # REASON and ROTATION are priority-1 columns: only -o wide shows them.
-    assert table[0].split() == ["NAME", "ISSUER", "READY", "REASON", "ROTATION", "AGE"]
+    # REASON, ROTATION and TOKENS are priority-1 columns: only -o wide shows them.
+    assert table[0].split() == [
+        "NAME", "ISSUER", "READY", "REASON", "ROTATION", "TOKENS", "AGE",
+    ]  # fmt: skip
     # The status subresource is written the way the operator writes it, then printed.
     status = {
         "status": {
@@ -76,6 +89,7 @@ def test_valid_providers_are_accepted_defaulted_and_printed(admin: Cli, installe
     )  # fmt: skip
     rows = admin.kubectl("-n", namespace, "get", "oauthprovider", "-o", "wide").stdout
     public = next(line.split() for line in rows.splitlines() if line.startswith("public"))
-    assert public[:5] == [
+    assert public[:6] == [
         "public", "https://auth.example.com/mcp", "True", "RotationAccepting", "Accepting",
+        "openrouterKey",
     ]  # fmt: skip

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from tests.chart.render import REPOSITORY
 from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, leftovers, provider
 from tests.kube.controlplane import Cli, wait_for
 
@@ -55,7 +56,7 @@ def test_upgrade_with_a_changed_value_rolls_the_deployment(admin: Cli, installed
     namespace = installed
     first = wait_for(lambda: replica_sets(admin, namespace), 30, "the first ReplicaSet")
     admin.helm(
-        "upgrade", RELEASE, str(CHART), "--namespace", namespace, "--reuse-values",
+        "upgrade", RELEASE, str(CHART), "--namespace", namespace, "--reset-then-reuse-values",
         "--set", "image.tag=0.2.0",
     )  # fmt: skip
     rolled = wait_for(
@@ -65,12 +66,12 @@ def test_upgrade_with_a_changed_value_rolls_the_deployment(admin: Cli, installed
     template = admin.get(namespace, "replicaset", new)
     assert template is not None
     images = [c["image"] for c in template["spec"]["template"]["spec"]["containers"]]
-    assert images == ["ghcr.io/openrouter-oauth/openrouter-oauth-provider:0.2.0"]
+    assert images == [f"{REPOSITORY}:0.2.0"]
     assert owned_by(template, "Deployment") == DEPLOYMENT
 
 
 def test_uninstall_leaves_only_what_the_readme_says(admin: Cli, installed: str) -> None:
-    """The README's uninstall steps, in order: provider, release, then the kept volume."""
+    """The uninstall steps of docs/deploy.md, in order: provider, release, then the kept volume."""
     namespace = installed
     admin.apply(namespace, provider("openrouter-oauth"))
     wait_for(lambda: replica_sets(admin, namespace), 30, "the first ReplicaSet")
@@ -79,7 +80,7 @@ def test_uninstall_leaves_only_what_the_readme_says(admin: Cli, installed: str) 
     admin.helm("uninstall", RELEASE, "--namespace", namespace)
 
     # The garbage collector removes what the Deployment and StatefulSet owned; what remains
-    # is the volume claim (kept so data survives, as the README says) and the CRD.
+    # is the volume claim (kept so data survives, as docs/deploy.md says) and the CRD.
     def only_the_claim() -> set[str] | None:
         left = leftovers(admin, namespace)
         return (
@@ -88,6 +89,6 @@ def test_uninstall_leaves_only_what_the_readme_says(admin: Cli, installed: str) 
 
     wait_for(only_the_claim, 60, "only the etcd volume claim to remain")
     assert admin.get("", "crd", CRD) is not None, "helm must leave the CRD in place"
-    # The README's command for the volume matches it by label.
+    # The document's command for the volume matches it by label.
     admin.kubectl("-n", namespace, "delete", "pvc", f"-l=app.kubernetes.io/instance={RELEASE}")
     wait_for(lambda: not leftovers(admin, namespace), 30, "an empty namespace")

@@ -7,12 +7,13 @@ from collections.abc import Callable
 
 import httpx
 
-from openrouter_oauth_operator.reconcile import config_secret_name
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.fakes.openrouter import FakeOpenRouter
-from tests.harness import EtcdServer, Service, free_port, service_env
+from tests.harness import EtcdServer, Service, service_env
 from tests.integration.flows import logged_in
 from tests.kube.conftest import DEPLOYMENT, Operator, operated
 from tests.kube.controlplane import Cli
+from tests.processes import free_port
 
 
 async def test_applied_provider_serves_a_login(

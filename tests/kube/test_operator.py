@@ -15,12 +15,12 @@ import kopf
 import pytest
 
 from openrouter_oauth_operator.kube import _ssl_context
-from openrouter_oauth_operator.reconcile import (
+from openrouter_oauth_operator.objects import (
     CHECKSUM_ANNOTATION,
     PROVIDER_ANNOTATION,
-    config_secret_name,
-    generated_secret_name,
+    STATE_SECRET_LABEL,
 )
+from openrouter_oauth_operator.spec import config_secret_name, generated_secret_name
 from tests.certs import CertificateAuthority
 from tests.kube.conftest import (
     DEPLOYMENT,
@@ -115,10 +115,12 @@ def test_missing_secret_is_reported_then_recovered(
     assert warnings[0]["reason"] == "SecretNotFound"
     assert admin.get(namespace, "secret", CONFIG_SECRET) is None
 
-    # Created later, the Secret is picked up by the resync timer without touching the provider.
+    # Created later and labelled for the operator, the Secret is picked up by the resync
+    # timer without touching the provider.
     admin.kubectl(
         "-n", namespace, "create", "secret", "generic", "state", "--from-literal=secret=" + "k" * 40
     )
+    admin.kubectl("-n", namespace, "label", "secret", "state", f"{STATE_SECRET_LABEL}=true")
     wait_configured(admin, namespace, "byo", ISSUER)
 
 

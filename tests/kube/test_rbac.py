@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.render import helm_binary
+from tests.chart.render import IMAGE, helm_binary
 from tests.kube.conftest import (
     CHART,
     OPERATOR_ACCOUNT,
@@ -33,7 +33,7 @@ GRACE_SECONDS = 12
 
 def role_rules() -> list[dict[str, Any]]:
     rendered = subprocess.run(
-        [helm_binary(), "template", RELEASE, str(CHART)],
+        [helm_binary(), "template", RELEASE, str(CHART), *IMAGE],
         check=True,
         capture_output=True,
         text=True,

@@ -1,4 +1,4 @@
-"""The README's Kubernetes commands, run as written against the real control plane.
+"""The Kubernetes commands of docs/deploy.md, run as written against the real control plane.
 
 Install, apply a provider (generated and brought-your-own secret), rotate (two phases, then
 the emergency drop), upgrade, uninstall. The image build and push lines are left out (no
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from openrouter_oauth_operator.reconcile import STABLE, Config, config_secret_name, read_config
+from openrouter_oauth_operator.rotation import STABLE, Config, read_config
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.harness import REPO
 from tests.kube.conftest import (
     DEPLOYMENT,
@@ -31,16 +32,16 @@ from tests.kube.conftest import (
 from tests.kube.controlplane import Cli, wait_for
 from tests.kube.kubelet import PodReadiness
 
-README = (REPO / "README.md").read_text()
-NAMESPACE = "oauth"  # the README's
+DEPLOY = (REPO / "docs" / "deploy.md").read_text()
+NAMESPACE = "oauth"  # the document's
 ISSUER = "https://auth.example.com"
 CONFIG_SECRET = config_secret_name(DEPLOYMENT)
 
 
 def section(title: str) -> str:
-    """The text under a '### title' heading, up to the next heading."""
-    match = re.search(rf"^### {re.escape(title)}\n(.*?)(?=^##)", README, re.S | re.M)
-    assert match, f"README has no section {title!r}"
+    """The text under a '## title' heading, up to the next heading or the end."""
+    match = re.search(rf"^##+ {re.escape(title)}\n(.*?)(?=^##|\Z)", DEPLOY, re.S | re.M)
+    assert match, f"docs/deploy.md has no section {title!r}"
     return match.group(1)
 
 
@@ -92,8 +93,9 @@ def serves(admin: Cli, name: str, *, previous: bool = True) -> Config:
     return wait_for(done, 90, f"the value of {name} to seal, rotation complete")
 
 
-def test_readme_commands_as_written(
+def test_deploy_commands_as_written(
     admin: Cli,
+    gateway_api: str,
     readme_namespace: str,
     start_operator: Callable[..., Operator],
     kubelet: Callable[[str], PodReadiness],
@@ -103,12 +105,19 @@ def test_readme_commands_as_written(
     assert install.startswith("helm install oauth ./helm/openrouter-oauth --namespace oauth")
     notes = run(admin, install)
     assert f"Issuer URL: {ISSUER}" in notes
+    # The Gateway API's way, as the README shows first: a route on the user's Gateway.
+    route = admin.get(NAMESPACE, "httproute.gateway.networking.k8s.io", DEPLOYMENT)
+    assert route is not None
+    assert route["spec"]["hostnames"] == ["auth.example.com"]
+    assert [(p["namespace"], p["name"]) for p in route["spec"]["parentRefs"]] == [
+        ("gateway-system", "public")
+    ]
     pods = kubelet(NAMESPACE).start()  # in a cluster the service's pods would now run
 
     start_operator(NAMESPACE, service_account_user(admin, NAMESPACE, OPERATOR_ACCOUNT))
     apply = section("Apply a provider")
     generated, byo = blocks(apply, "yaml")
-    apply_file, get, create_secret = commands(apply)
+    apply_file, get, create_secret, label_secret = commands(apply)
     (tmp_path / "provider.yaml").write_text(generated)
     run(admin, apply_file, cwd=tmp_path)
     wait_configured(admin, NAMESPACE, "openrouter-oauth", ISSUER)
@@ -118,11 +127,12 @@ def test_readme_commands_as_written(
 
     # From the generated secret to a brought one is a rotation: two phases, two rollouts.
     run(admin, create_secret)
+    run(admin, label_secret)
     (tmp_path / "provider.yaml").write_text(byo)
     run(admin, apply_file, cwd=tmp_path)
     serves(admin, "oauth-state")
 
-    pods.stop()  # held in phase 1, so that what the README shows can be seen
+    pods.stop()  # held in phase 1, so that what the document shows can be seen
     rotate_as_written(admin, pods)
     pods.start()
 
@@ -148,7 +158,7 @@ def wide_row(admin: Cli, command: str, reason: str) -> list[str] | None:
 
 
 def rotate_as_written(admin: Cli, pods: PodReadiness) -> None:
-    """Rotate the secret: a new value, phase 1 as the README shows it, the rest, the emergency.
+    """Rotate the secret: a new value, phase 1 as the document shows it, the rest, the emergency.
 
     Called with the pods' readiness stopped, so the rotation holds in phase 1 until this
     has looked at it.

@@ -13,18 +13,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from openrouter_oauth_operator.reconcile import (
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION, STATE_SECRET_LABEL
+from openrouter_oauth_operator.rotation import (
     ACCEPTING,
-    CHECKSUM_ANNOTATION,
     PENDING,
     RETIRED_ANNOTATION,
     SEALING,
     STABLE,
     Config,
-    config_secret_name,
     fingerprint,
     read_config,
 )
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.kube.conftest import (
     DEPLOYMENT,
     OPERATOR_ACCOUNT,
@@ -54,7 +54,8 @@ Kubelet = Callable[[str], PodReadiness]
 
 def write_state(admin: Cli, namespace: str, value: str) -> None:
     """What a user does to rotate: a new value in the Secret the provider points to."""
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "state"}}
+    metadata = {"name": "state", "labels": {STATE_SECRET_LABEL: "true"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
     admin.apply(namespace, {**secret, "stringData": {"secret": value}})
 
 

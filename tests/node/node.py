@@ -39,9 +39,10 @@ from typing import Any
 import yaml
 
 from tests.container.test_image import run
-from tests.harness import LoggedProcess, etcd_binary, free_port
+from tests.harness import etcd_binary
 from tests.kube.controlplane import Cli, ControlPlane, kube_binaries, wait_for
 from tests.node.dns import DOMAIN, ClusterDNS
+from tests.processes import LoggedProcess, free_port
 
 HERE = Path(__file__).resolve().parent
 BRIDGE = "kubetest0"
@@ -155,8 +156,6 @@ class Daemon(LoggedProcess):
     """One of the node's processes, its output in a log file."""
 
     name: str
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
 
 
 @dataclass

@@ -31,17 +31,13 @@ from typing import Any
 import httpx
 import pytest
 
-from openrouter_oauth_operator.reconcile import (
-    ACCEPTING,
-    SEALING,
-    STABLE,
-    config_secret_name,
-    read_config,
-)
+from openrouter_oauth_operator.rotation import ACCEPTING, SEALING, STABLE, read_config
+from openrouter_oauth_operator.spec import config_secret_name
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.integration.flows import logged_in
 from tests.kube.conftest import CHART, DEPLOYMENT, RELEASE, provider, release_providers
 from tests.kube.controlplane import Cli, wait_for
+from tests.kube.test_rotation import write_state
 from tests.node.node import ETCD_IMAGE, Node, build_etcd_image
 from tests.node.relay import Relay
 
@@ -96,11 +92,6 @@ def wait_rolled_out(admin: Cli, node: Node, namespace: str, expected: int) -> No
         )  # fmt: skip
         assert done.returncode == 0, describe(admin, node, namespace)
     wait_for(lambda: pods_ready(admin, namespace, expected), 60, f"{expected} pods Ready")
-
-
-def write_state(admin: Cli, namespace: str, value: str) -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "state"}}
-    admin.apply(namespace, {**secret, "stringData": {"secret": value}})
 
 
 @pytest.fixture(scope="module")

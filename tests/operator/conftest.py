@@ -18,7 +18,8 @@ import yaml
 
 from openrouter_oauth_operator.config import OperatorConfig
 from openrouter_oauth_operator.handlers import build_registry
-from openrouter_oauth_operator.reconcile import GROUP, PLURAL, VERSION
+from openrouter_oauth_operator.objects import STATE_SECRET_LABEL
+from openrouter_oauth_operator.spec import GROUP, PLURAL, VERSION
 from tests.harness import REPO
 
 CRD = yaml.safe_load((REPO / "helm/openrouter-oauth/crds/oauthproviders.yaml").read_text())
@@ -49,11 +50,13 @@ def provider(name: str, **spec: Any) -> dict[str, Any]:
     return body
 
 
-def opaque_secret(name: str, **data: str) -> dict[str, Any]:
+def opaque_secret(name: str, *, marked: bool = True, **data: str) -> dict[str, Any]:
+    """A Secret; ``marked``: labelled for use in ``spec.secretRef``, as the README says."""
+    labels = {STATE_SECRET_LABEL: "true"} if marked else {}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 

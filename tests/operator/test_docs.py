@@ -1,4 +1,4 @@
-"""The OAuthProvider examples in the README are valid against the CRD."""
+"""The OAuthProvider examples in docs/deploy.md are valid against the CRD."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from tests.harness import REPO
 from .conftest import SCHEMA
 
 
-def test_readme_examples_match_the_crd():
-    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+def test_deploy_examples_match_the_crd():
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "deploy.md").read_text(), re.S)
     examples = [
         doc
         for block in blocks

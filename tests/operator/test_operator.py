@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import jsonschema
 
 from openrouter_oauth_operator import handlers
-from openrouter_oauth_operator.reconcile import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
+from openrouter_oauth_operator.objects import CHECKSUM_ANNOTATION, PROVIDER_ANNOTATION
+from openrouter_oauth_operator.rotation import ROTATION_ANNOTATION
+from openrouter_oauth_operator.spec import DEFAULT_SEALING_DEADLINE_SECONDS
 from tests.waiting import eventually
 
 from .conftest import (
@@ -191,6 +194,41 @@ async def test_rotation_accepts_everywhere_before_sealing(cluster, operator):
         )
 
     await eventually(warned)
+
+
+async def test_a_sealing_phase_that_never_ends_warns_once_and_names_the_emergency_drop(
+    cluster, operator
+):
+    await configured_with(cluster, A)
+    await cluster.patch(f"{SECRETS}/mine", opaque_secret("mine", secret=B))
+    await config_is(cluster, A, B)
+    await set_rollout(cluster, await generation(cluster), updated=3)
+    await config_is(cluster, B, A)
+    await rotation_is(cluster, "Sealing", "RotationSealing")
+
+    # The phase-2 rollout does not finish. Its start, as the operator stored it, is moved
+    # back past the default limit, as if that much time had gone by.
+    stored = (await cluster.get(CONFIG))["metadata"]["annotations"][ROTATION_ANNOTATION]
+    rotation = json.loads(stored)
+    rotation["since"] -= DEFAULT_SEALING_DEADLINE_SECONDS + 1
+    await cluster.patch(
+        CONFIG, {"metadata": {"annotations": {ROTATION_ANNOTATION: json.dumps(rotation)}}}
+    )
+    obj = await rotation_is(cluster, "Sealing", "SealingDeadlineExceeded")
+    assert "spec.dropPreviousSecrets" in ready(obj)["message"]
+    await stays(cluster, B, A, resyncs=2)  # a warning, not an action: A stays readable
+    warned = [e for e in cluster.posted_events() if e["reason"] == "SealingDeadlineExceeded"]
+    assert [e["type"] for e in warned] == ["Warning"]
+
+    # The rollout finishes at last: the rotation completes as it always does.
+    await set_rollout(cluster, await generation(cluster), updated=3)
+    await rotation_is(cluster, "Stable", "Configured")
+
+    async def rotated() -> bool:
+        """the Rotated Event, posted (asynchronously) once the Secret is written"""
+        return "Rotated" in reasons(cluster)
+
+    await eventually(rotated)
 
 
 async def test_emergency_drop_during_a_rotation_seals_with_the_new_secret_at_once(

@@ -23,7 +23,7 @@ def params(**values):
 
 def test_repeated_parameters_are_refused():
     with pytest.raises(InvalidRequest, match="repeated"):
-        flow.single({"state": ["a", "b"]}, "state")
+        flow.param({"state": ["a", "b"]}, "state")
 
 
 def test_redirect_uri_defaults_only_with_exactly_one_registered():
@@ -35,7 +35,7 @@ def test_request_is_recorded_whole():
     request = flow.authorization_request(
         CLIENT, "https://app.example/cb", params(scope="openrouter", resource="https://r.example/")
     )
-    again = flow.AuthorizationRequest.from_record(request.record())
+    again = flow.AuthorizationRequest.from_record(request.to_record())
     assert again == request and again.resource == "https://r.example/"
 
 

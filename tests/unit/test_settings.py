@@ -1,6 +1,7 @@
 import pytest
 
 from openrouter_oauth.settings import SettingsError, load_settings
+from tests.certs import CertificateAuthority
 
 ETCD = {"ETCD_ENDPOINTS": "http://127.0.0.1:2379", "SECRET": "s" * 40}
 
@@ -40,6 +41,20 @@ def test_https_issuer_and_ipv6_loopback():
         ({"PREVIOUS_SECRETS": "short"}, "PREVIOUS_SECRETS"),
         ({**ETCD, "ETCD_PREFIX": "noslash"}, "ETCD_PREFIX"),
         ({**ETCD, "ETCD_ENDPOINTS": "http://a:1,https://b:2"}, "ETCD_ENDPOINTS"),
+        # Several endpoints must be addresses: one name may resolve to all members instead.
+        ({**ETCD, "ETCD_ENDPOINTS": "http://a.example:2379,http://b.example:2379"}, "IP"),
+        ({**ETCD, "ETCD_ENDPOINTS": "http://10.0.0.1:2379,http://etcd:2379"}, "IP"),
+        ({**ETCD, "ETCD_ENDPOINTS": "http://127.0.0.1:99999"}, "ETCD_ENDPOINTS"),
+        ({**ETCD, "ETCD_ENDPOINTS": "http://[::1:2379"}, "ETCD_ENDPOINTS"),
+        ({**ETCD, "ETCD_ENDPOINTS": "http://127.0.0.1:2379/v3"}, "ETCD_ENDPOINTS"),
+        ({**ETCD, "ETCD_ENDPOINTS": "http://root:pw@127.0.0.1:2379"}, "ETCD_ENDPOINTS"),
+        ({"ISSUER_URL": "http://[::1"}, "ISSUER_URL"),
+        ({"ISSUER_URL": "http://127.0.0.1:99999"}, "ISSUER_URL"),
+        ({"ISSUER_URL": "http://127.0.0.1:port"}, "ISSUER_URL"),
+        ({"OPENROUTER_BASE_URL": "http://[zz"}, "OPENROUTER_BASE_URL"),
+        ({"METRICS_PORT": "9464.5"}, "METRICS_PORT"),
+        ({"STATE_TTL_SECONDS": "90.5"}, "STATE_TTL_SECONDS"),
+        ({"SERVICE_DOCUMENTATION_URL": "docs.example/readme"}, "SERVICE_DOCUMENTATION_URL"),
         ({**ETCD, "ETCD_USERNAME": "u"}, "ETCD_USERNAME"),
         ({**ETCD, "ETCD_TIMEOUT_SECONDS": "0"}, "ETCD_TIMEOUT_SECONDS"),
         ({"UPSTREAM_TIMEOUT_SECONDS": "x"}, "UPSTREAM_TIMEOUT_SECONDS"),
@@ -91,7 +106,7 @@ def test_secrets_can_come_from_mounted_files(tmp_path):
 def test_security_settings_defaults_and_switches():
     settings = load_settings({}, port=1)
     assert settings.metadata_documents and not settings.metadata_documents_allow_loopback
-    assert settings.metrics_port == 9464
+    assert settings.metrics_port == 0  # a second local server needs no other setting
     assert {limit.endpoint for limit in settings.rate_limits} >= {"me", "token"}
     off = load_settings(
         {"CLIENT_ID_METADATA_DOCUMENTS": "off", "METADATA_DOCUMENTS_ALLOW_LOOPBACK": "true"},
@@ -119,3 +134,44 @@ def test_connection_share_per_address():
     both = {"TRUSTED_PROXIES": "1", "MAX_CONNECTIONS_PER_ADDRESS": "7"}
     assert load_settings(both, port=1).max_connections_per_address == 7
     assert load_settings({}, port=1).keep_alive_seconds == 5
+
+
+def test_several_etcd_endpoints_are_addresses_or_one_name():
+    for endpoints in (
+        "http://10.0.0.1:2379,http://10.0.0.2:2379",
+        "https://[fd00::1]:2379,https://[fd00::2]:2379",
+        "http://etcd.ns.svc:2379",
+    ):
+        settings = load_settings({**ETCD, "ETCD_ENDPOINTS": endpoints}, port=1)
+        assert ",".join(settings.etcd.endpoints) == endpoints
+
+
+def test_service_documentation_defaults_to_this_projects_readme():
+    assert load_settings({}, port=1).service_documentation_url == (
+        "https://github.com/openrouter-oauth/openrouter-oauth-provider#readme"
+    )
+    mine = load_settings({"SERVICE_DOCUMENTATION_URL": "https://docs.example/oauth"}, port=1)
+    assert mine.service_documentation_url == "https://docs.example/oauth"
+
+
+def test_etcd_tls_files_must_hold_what_their_name_says(tmp_path):
+    """Else gRPC takes them and fails only when connecting, like an etcd that is down."""
+    authority = CertificateAuthority(tmp_path)
+    client = authority.issue("client", client=True)
+    tls = {
+        **ETCD,
+        "ETCD_ENDPOINTS": "https://127.0.0.1:2379",
+        "ETCD_CA_FILE": str(authority.ca),
+        "ETCD_CERT_FILE": str(client.cert),
+        "ETCD_KEY_FILE": str(client.key),
+    }
+    assert load_settings(tls, port=1).etcd.key_file == client.key
+    (tmp_path / "junk").write_text("not PEM")
+    for name, wrong in (
+        ("ETCD_CA_FILE", tmp_path / "junk"),
+        ("ETCD_CERT_FILE", client.key),
+        ("ETCD_KEY_FILE", client.cert),
+    ):
+        with pytest.raises(SettingsError, match=f"^{name} holds no PEM") as caught:
+            load_settings({**tls, name: str(wrong)}, port=1)
+        assert "PRIVATE KEY" not in str(caught.value)

@@ -37,11 +37,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* repository@digest when a digest is set (the tag is then ignored), else repository:tag. */}}
+{{/* No image is published: the installer builds and pushes one, and names it. */}}
 {{- define "openrouter-oauth.image" -}}
+{{- $repository := required "image.repository is required: no image is published; build it from the Containerfile, push it to a registry your cluster pulls from, and --set image.repository=<registry>/openrouter-oauth-provider (README: Deploy on Kubernetes)" .Values.image.repository }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
 
@@ -72,7 +74,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/* The Secret the service reads ISSUER_URL, SECRET and PREVIOUS_SECRETS from. The operator
-     writes "<deployment>-oauth-config" (see operator/openrouter_oauth_operator/reconcile.py). */}}
+     writes "<deployment>-oauth-config" (see operator/openrouter_oauth_operator/spec.py). */}}
 {{- define "openrouter-oauth.configSecret" -}}
 {{- default (printf "%s-oauth-config" (include "openrouter-oauth.fullname" .)) .Values.config.existingSecret }}
 {{- end }}
@@ -101,6 +103,7 @@ app.kubernetes.io/component: {{ .component }}
      PREVIOUS_SECRETS_FILE and INTROSPECTION_CREDENTIALS_FILE. */}}
 {{- define "openrouter-oauth.configDir" -}}/etc/openrouter-oauth/config{{- end }}
 {{- define "openrouter-oauth.introspectionDir" -}}/etc/openrouter-oauth/introspection{{- end }}
+{{- define "openrouter-oauth.resourceServersDir" -}}/etc/openrouter-oauth/resource-servers{{- end }}
 
 {{/* Whether the separate metrics Service is rendered (a ServiceMonitor needs it). */}}
 {{- define "openrouter-oauth.metricsService" -}}
@@ -114,4 +117,19 @@ app.kubernetes.io/component: {{ .component }}
   ports:
     - {port: 53, protocol: UDP}
     - {port: 53, protocol: TCP}
+{{- end }}
+
+{{/* The path prefixes the Ingress and the HTTPRoute route to the Service's http port, as a
+     JSON list. Everything the http port serves is public (the OAuth endpoints, metadata,
+     /me, /introspect, the health checks); /metrics is served only on its own port, which no
+     route reaches (see metrics in values.yaml). */}}
+{{- define "openrouter-oauth.publicPathPrefixes" -}}["/"]{{- end }}
+
+{{/* The public host: the first gateway hostname with the Gateway API, else the Ingress host. */}}
+{{- define "openrouter-oauth.publicHost" -}}
+{{- if and .Values.gateway.enabled .Values.gateway.hostnames }}
+{{- first .Values.gateway.hostnames }}
+{{- else }}
+{{- .Values.ingress.host }}
+{{- end }}
 {{- end }}

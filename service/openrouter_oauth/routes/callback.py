@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from .authorize import BROWSER_COOKIE, read_cookie
+from .. import cookies, paths
 from .responses import browser_redirect
 
 bp = Blueprint("callback")
 
 
-@bp.get("/callback")
+@bp.get(paths.CALLBACK)
 async def callback(request: Request) -> HTTPResponse:
     params = dict(request.get_args(keep_blank_values=True))
-    browser = read_cookie(request, BROWSER_COOKIE)
+    browser = cookies.read(request, cookies.BROWSER)
     redirect = await request.app.ctx.authorization.complete(params, browser)
     request.ctx.outcome = redirect.error
     return browser_redirect(redirect.url, 302)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request, json
 
+from .. import paths
 from ..store import StoreUnavailable
 
 bp = Blueprint("health")
 
 
-@bp.get("/healthz")
+@bp.get(paths.HEALTHZ)
 async def healthz(request: Request) -> HTTPResponse:
     return json({"status": "ok"})
 
 
-@bp.get("/readyz")
+@bp.get(paths.READYZ)
 async def readyz(request: Request) -> HTTPResponse:
     try:
         await request.app.ctx.store.ping()

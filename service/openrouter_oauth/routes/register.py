@@ -7,6 +7,7 @@ from typing import Any
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from .. import paths
 from ..clients import issue_client_id, registered_name, validate_redirect_uris
 from ..errors import InvalidClientMetadata
 from .responses import oauth_json
@@ -23,7 +24,7 @@ def _string_list(body: dict[str, Any], name: str, default: list[str], required: 
     return value
 
 
-@bp.post("/register")
+@bp.post(paths.REGISTER)
 async def register(request: Request) -> HTTPResponse:
     if request.content_type.split(";")[0].strip() != "application/json":
         raise InvalidClientMetadata("send the client metadata as application/json")

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from sanic import HTTPResponse, Request, html, json, redirect
 
-from .. import flow, metrics, pages, redirects
-from ..errors import OAuthError, RateLimited
+from .. import metrics, pages, redirects
+from ..errors import Failure, OAuthError, RateLimited
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -18,10 +18,6 @@ def oauth_json(
     body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> HTTPResponse:
     return json(body, status=status, headers={**NO_STORE, **(headers or {})})
-
-
-def oauth_error(error: OAuthError, headers: dict[str, str] | None = None) -> HTTPResponse:
-    return oauth_json(error.body(), status=error.status, headers=headers)
 
 
 def origin_source(url: str) -> str:
@@ -51,24 +47,9 @@ def page(body: str, status: int = 200, form_targets: Iterable[str] = ()) -> HTTP
     )
 
 
-def error_page(
-    status: int, title: str, message: str, advice: str = pages.RESTART_ADVICE
-) -> HTTPResponse:
-    return page(pages.error_page(title, message, advice), status=status)
-
-
 def browser_redirect(url: str, status: int = 303) -> HTTPResponse:
     """Redirect a browser: 303 after a form POST (the next request is a GET), else 302."""
     return redirect(url, status=status, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
-
-
-def redirect_error(
-    request: Request, redirect_uri: str, state: str | None, error: OAuthError, status: int = 303
-) -> HTTPResponse:
-    """Send an OAuth error back to a client whose redirect URI is trusted."""
-    request.ctx.outcome = error.error
-    url = flow.error_redirect(request.app.ctx.settings.issuer_url, redirect_uri, state, error)
-    return browser_redirect(url, status)
 
 
 def wants_html(request: Request) -> bool:
@@ -83,22 +64,23 @@ def route_name(request: Request) -> str:
     return request.route.name.rsplit(".", 1)[-1] if request.route else "unmatched"
 
 
-def rate_limited(request: Request, endpoint: str) -> HTTPResponse | None:
-    """429 with Retry-After when this address is over its limit for ``endpoint``, else None."""
+def check_rate_limit(request: Request, endpoint: str) -> None:
+    """Raise RateLimited (429 with Retry-After) when this address is over its limit."""
     address = request.remote_addr or request.ip
     retry_after = request.app.ctx.rate_limiter.retry_after(endpoint, address)
-    if retry_after is None:
-        return None
-    metrics.RATE_LIMITED.labels(route_name(request)).inc()
-    request.ctx.outcome = RateLimited.error
-    headers = {"Retry-After": str(retry_after)}
-    if wants_html(request):
-        response = error_page(
-            429,
-            "Too many attempts",
-            "This address has started too many sign-ins in a short time.",
-            f"Wait {retry_after} seconds, then try again.",
-        )
-        response.headers.update(headers)
-        return response
-    return oauth_error(RateLimited("too many requests from this address; slow down"), headers)
+    if retry_after is not None:
+        metrics.RATE_LIMITED.labels(route_name(request)).inc()
+        raise RateLimited(retry_after)
+
+
+def failure(request: Request, error: Failure) -> HTTPResponse:
+    """The one rendering of every failure: RFC 6749 JSON for a program, a readable page
+    for a person (at the browser's endpoints, and for errors only a browser meets)."""
+    request.ctx.outcome = error.outcome
+    if isinstance(error, OAuthError) and not wants_html(request):
+        return oauth_json(error.body(), status=error.status, headers=error.headers())
+    response = page(
+        pages.error_page(error.title, error.message(), error.advice), status=error.page_status
+    )
+    response.headers.update(error.headers())
+    return response

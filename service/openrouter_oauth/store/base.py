@@ -21,6 +21,14 @@ class Store(Protocol):
         """The value under ``key``, or None."""
         ...
 
+    async def replace(self, key: str, old: bytes, new: bytes, ttl: int) -> bool:
+        """Compare-and-swap: write ``new`` for ``ttl`` seconds only if ``key`` holds ``old``.
+
+        Returns False, writing nothing, when the value changed or the key is gone: of
+        concurrent replacers of one value exactly one wins.
+        """
+        ...
+
     async def take(self, key: str) -> bytes | None:
         """Atomically read and delete ``key``: of concurrent takers exactly one gets the value."""
         ...

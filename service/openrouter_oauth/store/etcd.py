@@ -1,6 +1,7 @@
 """etcd through aetcd (asyncio gRPC).
 
 - ``create`` is one transaction: put under a lease if the key's version is 0.
+- ``replace`` is one transaction: put under a lease if the key's value is the old one.
 - ``take`` is one DeleteRange with ``prev_kv``: etcd applies it atomically, so of
   concurrent takers exactly one gets the value back (no get-then-delete race).
 - Leases are shared by records created within :data:`LEASE_SHARE_SECONDS` of
@@ -49,7 +50,7 @@ import aetcd
 import aetcd.exceptions
 import grpc
 
-from ..settings import EtcdSettings
+from ..settings import EtcdSettings, is_ip_address
 from .base import StoreUnavailable
 
 LEASE_SHARE_SECONDS = 10
@@ -76,30 +77,6 @@ _MEMBER_CODES = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
 T = TypeVar("T")
 
 
-def grpc_target(endpoints: tuple[str, ...]) -> str:
-    """The endpoints as one gRPC target; raises ValueError for lists the README rules out.
-
-    The client does not open this target: it keeps one channel per member (see the
-    module doc). It is kept as the check of ``ETCD_ENDPOINTS``: several IPs, or one
-    name (which may resolve to all members).
-    """
-    hosts = [(urlsplit(e).hostname or "", urlsplit(e).port) for e in endpoints]
-    if len(hosts) == 1:
-        host, port = hosts[0]
-        return f"dns:///{host}:{port}" if not _is_ip(host) else _address(host, port)
-    if not all(_is_ip(h) for h, _ in hosts):
-        raise ValueError(
-            "several ETCD_ENDPOINTS must be IP addresses; "
-            "use one DNS name that resolves to all members instead"
-        )
-    scheme = "ipv6" if ":" in hosts[0][0] else "ipv4"
-    return f"{scheme}:" + ",".join(_address(h, p) for h, p in hosts)
-
-
-def _is_ip(host: str) -> bool:
-    return host.replace(".", "").isdigit() or ":" in host
-
-
 def _address(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -114,7 +91,6 @@ class _Client(aetcd.Client):
         super().__init__(
             username=settings.username, password=settings.password, timeout=settings.timeout_seconds
         )
-        grpc_target(settings.endpoints)  # raises for a list the README rules out
         self._endpoints = [_host_port(e) for e in settings.endpoints]
         self._credentials = _credentials(settings) if settings.tls else None
         self._connect_lock = asyncio.Lock()
@@ -228,7 +204,7 @@ async def _resolve(endpoints: list[tuple[str, int]]) -> list[_Member]:
     """Every address of every endpoint, in order, without duplicates."""
     members: list[_Member] = []
     for host, port in endpoints:
-        if _is_ip(host):
+        if is_ip_address(host):
             found = [_Member(_address(host, port))]
         else:
             infos = await asyncio.get_running_loop().getaddrinfo(
@@ -292,22 +268,30 @@ class EtcdStore:
         return await self._call(lambda: self._create(self._key(key), value, ttl))
 
     async def _create(self, full: bytes, value: bytes, ttl: int) -> bool:
+        tx = self._client.transactions
+        return await self._put_if(tx.version(full) == 0, full, value, ttl)
+
+    async def replace(self, key: str, old: bytes, new: bytes, ttl: int) -> bool:
+        full = self._key(key)
+        tx = self._client.transactions
+        return await self._call(lambda: self._put_if(tx.value(full) == old, full, new, ttl))
+
+    async def _put_if(self, compare: object, full: bytes, value: bytes, ttl: int) -> bool:
         try:
-            return await self._put_if_absent(full, value, await self._lease(ttl))
+            return await self._transaction(compare, full, value, await self._lease(ttl))
         except aetcd.exceptions.ClientError as exc:
             if "lease not found" not in str(exc):
                 raise
             # The shared lease is gone (revoked, or etcd restored from a snapshot). The
             # put was refused, not applied, so writing again under a new lease is safe.
             self._leases.pop(ttl, None)
-            return await self._put_if_absent(full, value, await self._lease(ttl))
+            return await self._transaction(compare, full, value, await self._lease(ttl))
 
-    async def _put_if_absent(self, full: bytes, value: bytes, lease: int) -> bool:
+    async def _transaction(self, compare: object, full: bytes, value: bytes, lease: int) -> bool:
+        """One put under ``lease``, applied only if ``compare`` holds."""
         tx = self._client.transactions
         succeeded, _ = await self._client.transaction(
-            compare=[tx.version(full) == 0],
-            success=[tx.put(full, value, lease=lease)],
-            failure=[],
+            compare=[compare], success=[tx.put(full, value, lease=lease)], failure=[]
         )
         return bool(succeeded)
 

@@ -35,6 +35,12 @@ class MemoryStore:
             return None
         return item[1]
 
+    async def replace(self, key: str, old: bytes, new: bytes, ttl: int) -> bool:
+        if await self.get(key) != old:
+            return False
+        self._items[key] = (self._clock() + ttl, new)
+        return True
+
     async def take(self, key: str) -> bytes | None:
         item = self._items.pop(key, None)
         if item is None or item[0] <= self._clock():

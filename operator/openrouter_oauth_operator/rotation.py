@@ -1,9 +1,11 @@
-"""From an OAuthProvider to what the service consumes: pure functions, no I/O.
+"""The two-phase rotation of the state secret, as a state machine: pure functions, no I/O.
 
-The service reads ``ISSUER_URL``, ``SECRET`` and ``PREVIOUS_SECRETS`` from a
-config Secret (``<deployment>-oauth-config``) through ``envFrom``; it seals with
-``SECRET`` and opens with any of them. A checksum of that config on the pod
-template rolls the Deployment whenever the config changes.
+The service reads ``ISSUER_URL``, ``SECRET`` and ``PREVIOUS_SECRETS`` from a config
+Secret (``<deployment>-oauth-config``): ``ISSUER_URL`` as an environment variable, the
+secrets as files the chart mounts from it. It seals with ``SECRET`` and opens with any
+of them. ``spec.accessTokens: bound`` adds ``ACCESS_TOKENS=bound`` there (absent: the
+service's default, the OpenRouter key). A checksum of that config on the pod template
+rolls the Deployment whenever the config changes.
 
 A new state secret is rotated in two phases (see :func:`plan`), because a rolling
 update runs old and new pods side by side: first every pod is made to accept it,
@@ -20,94 +22,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
-from openrouter_oauth.settings import SettingsError, check_issuer_url, check_secret
+from .spec import GROUP, ProviderSpec
 
-GROUP = "openrouter-oauth.io"
-VERSION = "v1alpha1"
-PLURAL = "oauthproviders"
-KIND = "OAuthProvider"
-
-CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
-PROVIDER_ANNOTATION = f"{GROUP}/provider"
 RETIRED_ANNOTATION = f"{GROUP}/previous-secrets-retire-at"
 ROTATION_ANNOTATION = f"{GROUP}/rotation"
-
-DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
-MIN_RETENTION_SECONDS = 600  # the service's state lifetime: logins in flight must survive
-
-
-class InvalidProvider(Exception):
-    """The resource, or something it points to, cannot be used; nothing is changed."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ProviderSpec:
-    issuer_url: str
-    deployment: str
-    secret_name: str | None
-    secret_key: str
-    retention_seconds: int
-    drop_previous: bool
-
-    @property
-    def config_secret(self) -> str:
-        return config_secret_name(self.deployment)
-
-
-def config_secret_name(deployment: str) -> str:
-    return f"{deployment}-oauth-config"
-
-
-def generated_secret_name(provider: str) -> str:
-    return f"{provider}-state-secret"
-
-
-def parse_spec(spec: Mapping[str, Any], default_deployment: str) -> ProviderSpec:
-    issuer = spec.get("issuerURL")
-    if not isinstance(issuer, str) or not issuer:
-        raise InvalidProvider("InvalidIssuerURL", "spec.issuerURL is required")
-    try:
-        check_issuer_url("spec.issuerURL", issuer)  # the service's own rule, not a copy
-    except SettingsError as exc:
-        raise InvalidProvider("InvalidIssuerURL", str(exc)) from None
-    secret_ref = spec.get("secretRef") or {}
-    retention = int(spec.get("previousSecretRetentionSeconds", DEFAULT_RETENTION_SECONDS))
-    if retention < MIN_RETENTION_SECONDS:
-        raise InvalidProvider(
-            "InvalidRetention",
-            f"spec.previousSecretRetentionSeconds must be at least {MIN_RETENTION_SECONDS}",
-        )
-    return ProviderSpec(
-        issuer_url=issuer,
-        deployment=spec.get("deploymentName") or default_deployment,
-        secret_name=secret_ref.get("name"),
-        secret_key=secret_ref.get("key") or "secret",
-        retention_seconds=retention,
-        drop_previous=bool(spec.get("dropPreviousSecrets", False)),
-    )
-
-
-def secret_value(secret: Mapping[str, Any] | None, name: str, key: str) -> str:
-    """The state secret held in a Secret object, validated."""
-    if secret is None:
-        raise InvalidProvider("SecretNotFound", f"Secret {name} does not exist")
-    encoded = (secret.get("data") or {}).get(key)
-    if encoded is None:
-        raise InvalidProvider("SecretKeyNotFound", f"Secret {name} has no key {key!r}")
-    value = base64.b64decode(encoded).decode("utf-8", errors="replace").strip()
-    try:
-        return check_secret(f"the secret in {name}/{key}", value)
-    except SettingsError as exc:
-        raise InvalidProvider("WeakSecret", str(exc)) from None
-
 
 STABLE, ACCEPTING, SEALING = "Stable", "Accepting", "Sealing"
 
@@ -131,13 +51,17 @@ class Config:
     phase: str = STABLE
     target: str | None = None  # fingerprint of the secret being rotated in (Accepting)
     since: int = 0  # when the phase began, epoch seconds
+    access_tokens: str | None = None  # ACCESS_TOKENS, when not the service's default
 
     def data(self) -> dict[str, str]:
-        return {
+        data = {
             "ISSUER_URL": self.issuer_url,
             "SECRET": self.secret,
             "PREVIOUS_SECRETS": ",".join(value for value, _ in self.previous),
         }
+        if self.access_tokens is not None:
+            data["ACCESS_TOKENS"] = self.access_tokens
+        return data
 
     def annotations(self) -> dict[str, str]:
         """Retirement times and the rotation by fingerprint: annotations never hold a secret."""
@@ -193,6 +117,7 @@ def read_config(secret: Mapping[str, Any] | None) -> Config | None:
         phase=phase if phase in (ACCEPTING, SEALING) else STABLE,
         target=rotation.get("target") if isinstance(rotation.get("target"), str) else None,
         since=int(rotation.get("since") or 0),
+        access_tokens=data.get("ACCESS_TOKENS") or None,
     )
 
 
@@ -206,51 +131,6 @@ class Rollout:
 
     done: bool
     message: str
-
-
-def rollout_status(deployment: Mapping[str, Any] | None, checksum: str | None) -> Rollout:
-    """Like ``kubectl rollout status``, for the pod template carrying ``checksum``.
-
-    apps/v1 semantics: ``status`` describes ``metadata.generation`` only once
-    ``observedGeneration`` reached it; ``replicas`` counts the pods of every
-    ReplicaSet (old ones included) and ``updatedReplicas`` those of the current
-    template. Terminating pods are not counted: they only finish requests that
-    started before the rollout, so they never need a secret introduced by it.
-    """
-    if deployment is None:
-        return Rollout(False, "the Deployment does not exist")
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    template = (spec.get("template") or {}).get("metadata") or {}
-    if checksum is None or (template.get("annotations") or {}).get(CHECKSUM_ANNOTATION) != checksum:
-        return Rollout(False, "the Deployment does not carry the current configuration yet")
-    if spec.get("paused"):
-        return Rollout(False, "the Deployment is paused")
-    generation = (deployment.get("metadata") or {}).get("generation") or 0
-    if (status.get("observedGeneration") or 0) < generation:
-        return Rollout(False, "the Deployment controller has not observed the change yet")
-    stalled = _stalled(status)
-    if stalled is not None:
-        return Rollout(False, stalled)
-    wanted = spec.get("replicas")
-    wanted = 1 if wanted is None else wanted  # the API server defaults it to 1
-    updated = status.get("updatedReplicas") or 0
-    replicas = status.get("replicas") or 0
-    available = status.get("availableReplicas") or 0
-    if updated < wanted:
-        return Rollout(False, f"{updated} of {wanted} replicas updated")
-    if replicas > updated:
-        return Rollout(False, f"{replicas - updated} old replicas still running")
-    if available < updated:
-        return Rollout(False, f"{available} of {updated} updated replicas available")
-    return Rollout(True, f"all {updated} replicas run the current configuration")
-
-
-def _stalled(status: Mapping[str, Any]) -> str | None:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            return f"the rollout is stuck: {cond.get('message') or 'progress deadline exceeded'}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -271,7 +151,16 @@ class Step:
 def plan(
     spec: ProviderSpec, desired: str, current: Config | None, rollout: Rollout, now: float
 ) -> Step:
-    """The config the Secret should hold now: two-phase rotation as a state machine.
+    """The config the Secret should hold now: the spec's token mode, and the secrets of
+    :func:`plan_secrets`."""
+    step = plan_secrets(spec, desired, current, rollout, now)
+    return replace(step, config=replace(step.config, access_tokens=spec.access_tokens))
+
+
+def plan_secrets(
+    spec: ProviderSpec, desired: str, current: Config | None, rollout: Rollout, now: float
+) -> Step:
+    """The secrets the config should hold now: two-phase rotation as a state machine.
 
     ``desired`` is the state secret the user wants, ``current`` what the config
     Secret holds, ``rollout`` whether every pod runs ``current``. A rolling update
@@ -416,102 +305,3 @@ def _expire(step: Step, at: int) -> Step:
         message = f"{expired} previous secret(s) reached the end of retention and are dropped"
         events = (*events, Event("PreviousSecretRetired", message))
     return Step(replace(config, previous=tuple(kept)), events)
-
-
-def secret_object(
-    name: str, data: Mapping[str, str], annotations: Mapping[str, str], labels: Mapping[str, str]
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": name, "annotations": dict(annotations), "labels": dict(labels)},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-    }
-
-
-def claim_conflict(deployment: Mapping[str, Any], provider: str) -> str | None:
-    """The other provider that already configures this Deployment, if any."""
-    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-    owner = annotations.get(PROVIDER_ANNOTATION)
-    return owner if owner and owner != provider else None
-
-
-def deployment_patch(
-    deployment: Mapping[str, Any], provider: str, config: Config
-) -> dict[str, Any] | None:
-    """The merge patch that claims the Deployment and rolls it on a new config (None: no-op)."""
-    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-    template = ((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    current = (template.get("annotations") or {}).get(CHECKSUM_ANNOTATION)
-    if annotations.get(PROVIDER_ANNOTATION) == provider and current == config.checksum():
-        return None
-    return {
-        "metadata": {"annotations": {PROVIDER_ANNOTATION: provider}},
-        "spec": {
-            "template": {"metadata": {"annotations": {CHECKSUM_ANNOTATION: config.checksum()}}}
-        },
-    }
-
-
-_PHASES = {
-    STABLE: ("Configured", ""),
-    ACCEPTING: (
-        "RotationAccepting",
-        "; rotating the secret, phase 1 of 2: every replica must accept the new secret "
-        "before any seals with it",
-    ),
-    SEALING: (
-        "RotationSealing",
-        "; rotating the secret, phase 2 of 2: replicas now seal with the new secret; the "
-        "previous one stays readable",
-    ),
-}
-
-
-def ready_reason(spec: ProviderSpec, config: Config) -> tuple[str, str]:
-    """The Ready condition's reason and message: which rotation phase, if any.
-
-    The message does not carry rollout progress, so it only changes (and makes an
-    Event) when the phase does; progress is in ``status.rotation.rollout``.
-    """
-    reason, suffix = _PHASES[config.phase]
-    return reason, f"Deployment {spec.deployment} serves issuer {spec.issuer_url}{suffix}"
-
-
-def rotation_status(config: Config, rollout: str) -> dict[str, Any]:
-    """``status.rotation``: no secret and no fingerprint (status is more widely readable)."""
-    status: dict[str, Any] = {
-        "phase": config.phase,
-        "previousSecrets": len(config.previous),
-        "rollout": rollout,
-    }
-    if config.since:  # unknown for a config written by an operator before this one
-        status["since"] = _timestamp(datetime.fromtimestamp(config.since, UTC))
-    return status
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def condition(
-    ready: bool,
-    reason: str,
-    message: str,
-    generation: int | None,
-    previous: list[Mapping[str, Any]] | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """The Ready condition, keeping its transition time while its status holds."""
-    status = "True" if ready else "False"
-    old = next((c for c in previous or [] if c.get("type") == "Ready"), None)
-    since = old.get("lastTransitionTime") if old and old.get("status") == status else None
-    return {
-        "type": "Ready",
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "observedGeneration": generation,
-        "lastTransitionTime": since or _timestamp(now),
-    }

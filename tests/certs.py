@@ -54,15 +54,20 @@ class CertificateAuthority:
         self.ca = _write(folder, "ca", self._cert, self._key).cert
 
     def issue(
-        self, name: str, *, dns: str | None = None, ip: str | None = None, client: bool = False
+        self,
+        name: str,
+        *,
+        dns: str | tuple[str, ...] | None = None,
+        ip: str | tuple[str, ...] | None = None,
+        client: bool = False,
     ) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         names: list[x509.GeneralName] = []
-        if dns:
-            names.append(x509.DNSName(dns))
-        if ip:
-            names.append(x509.IPAddress(ipaddress.ip_address(ip)))
+        for host in (dns,) if isinstance(dns, str) else dns or ():
+            names.append(x509.DNSName(host))
+        for address in (ip,) if isinstance(ip, str) else ip or ():
+            names.append(x509.IPAddress(ipaddress.ip_address(address)))
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         builder = (
             x509.CertificateBuilder()

@@ -165,6 +165,7 @@ LEFT_OUT = (
     "tests/container",
     "tests/e2e/test_conformance.py",
     "tests/kube",
+    "tests/node",
     "tests/faults",
 )
 

@@ -85,3 +85,14 @@ async def authorized(
     verifier, openrouter_url = await approved(http, issuer, client_id, redirect_uri, **extra)
     code = await code_from(http, await openrouter_callback(http, openrouter_url))
     return Grant(issuer, client_id, code, verifier, redirect_uri)
+
+
+async def logged_in(http: httpx.AsyncClient, issuer: str) -> str:
+    """A whole login (as authorized), the code redeemed, the key checked; returns the key."""
+    grant = await authorized(http, issuer)
+    token = await grant.redeem(http)
+    assert token.status_code == 200, token.text
+    key = token.json()["access_token"]
+    me = await http.get(f"{issuer}/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200, me.text
+    return key

@@ -2,7 +2,8 @@
 
 No kubelet and no scheduler: pods stay Pending (unless a test makes them ready with the
 stand-in in kubelet.py), and whatever must run (the operator, the service) runs as a local
-process. Everything listens on 127.0.0.1 only.
+process. Everything listens on 127.0.0.1 only, except for tests/node, whose pods must reach
+the API server: there it listens on the node's bridge address instead (``address``).
 """
 
 from __future__ import annotations
@@ -43,19 +44,25 @@ CONTROLLERS = (
     "statefulset-controller",
     "persistentvolumeclaim-protection-controller",
 )
+# The first address of --service-cluster-ip-range: the "kubernetes" Service, which pods
+# (the operator's in-cluster configuration) use to reach the API server.
+API_SERVICE_IP = "10.96.0.1"
+# Its names in the cluster DNS (in-cluster clients such as kopf use the .svc one).
+API_SERVICE_NAMES = ("kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
 
 
-def kube_binaries() -> Path:
+def kube_binaries(which: str = "control-plane") -> Path:
     """The folder with kube-apiserver, kube-controller-manager and kubectl.
 
+    Or, with "node", kubelet, kube-scheduler and kube-proxy (tests/node).
     scripts/build-kube returns at once when they are cached, and builds them otherwise, so
     these tests never skip for want of binaries.
     """
     folder = os.environ.get("KUBE_BIN_DIR")
-    if folder:
+    if folder and which == "control-plane":
         return Path(folder)
     built = subprocess.run(
-        [str(REPO / "scripts" / "build-kube")], capture_output=True, text=True, timeout=3600
+        [str(REPO / "scripts" / "build-kube"), which], capture_output=True, text=True, timeout=3600
     )
     if built.returncode != 0:
         raise RuntimeError(f"scripts/build-kube failed:\n{built.stderr[-4000:]}")
@@ -124,12 +131,14 @@ class ControlPlane:
     binaries: Path
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kube-test-")))
     port: int = field(default_factory=free_port)
+    address: str = "127.0.0.1"
+    controllers: tuple[str, ...] = CONTROLLERS
     etcd: EtcdServer | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
     @property
     def ca(self) -> Path:
@@ -158,7 +167,11 @@ class ControlPlane:
 
     def _pki(self) -> None:
         self.authority = CertificateAuthority(self.folder)
-        self.serving = self.authority.issue("apiserver", dns="localhost", ip="127.0.0.1")
+        self.serving = self.authority.issue(
+            "apiserver", dns=("localhost", *API_SERVICE_NAMES), ip=(self.address, API_SERVICE_IP)
+        )
+        # How the API server proves itself to a kubelet (tests/node) for logs and port-forward.
+        self.kubelet_client = self.authority.issue("apiserver-kubelet-client", client=True)
         self.sa_key = _service_account_key(self.folder)
         # A static token for the admin: system:masters bypasses RBAC, as cluster-admin does.
         tokens = self.folder / "tokens.csv"
@@ -179,8 +192,8 @@ class ControlPlane:
             "kube-apiserver",
             [
                 f"--etcd-servers={self.etcd.endpoint}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={self.port}",
                 f"--cert-dir={self.folder / 'apiserver-certs'}",
                 f"--tls-cert-file={self.serving.cert}",
@@ -192,6 +205,10 @@ class ControlPlane:
                 f"--service-account-signing-key-file={self.sa_key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 "--service-cluster-ip-range=10.96.0.0/24",
+                f"--kubelet-client-certificate={self.kubelet_client.cert}",
+                f"--kubelet-client-key={self.kubelet_client.key}",
+                # A node's name is not in any DNS here; its address is.
+                "--kubelet-preferred-address-types=InternalIP",
                 # Fewer moving parts on a small shared machine; none of it is under test.
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
@@ -204,7 +221,7 @@ class ControlPlane:
             "kube-controller-manager",
             [
                 f"--kubeconfig={self.admin_kubeconfig}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(self.controllers)}",
                 f"--service-account-private-key-file={self.sa_key}",
                 f"--root-ca-file={self.ca}",
                 "--leader-elect=false",

@@ -10,7 +10,7 @@ import httpx
 from openrouter_oauth_operator.spec import config_secret_name
 from tests.fakes.openrouter import FakeOpenRouter
 from tests.harness import EtcdServer, Service, service_env
-from tests.integration.flows import authorized
+from tests.integration.flows import logged_in
 from tests.kube.conftest import DEPLOYMENT, Operator, operated
 from tests.kube.controlplane import Cli
 from tests.processes import free_port
@@ -40,11 +40,6 @@ async def test_applied_provider_serves_a_login(
     try:
         metadata = (await http.get(f"{issuer}/.well-known/oauth-authorization-server")).json()
         assert metadata["issuer"] == issuer
-        grant = await authorized(http, issuer)
-        token = await grant.redeem(http)
-        assert token.status_code == 200, token.text
-        key = token.json()["access_token"]
-        me = await http.get(f"{issuer}/me", headers={"Authorization": f"Bearer {key}"})
-        assert me.status_code == 200, me.text
+        await logged_in(http, issuer)
     finally:
         service.stop()

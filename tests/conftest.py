@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -73,3 +73,25 @@ def start_service(fake: FakeOpenRouter, etcd: EtcdServer) -> Iterator[object]:
     yield start
     for running in started:
         running.stop()
+
+
+# What tests showed beyond pass/fail (figures, counts), printed at the end of the run.
+_SHOWN = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SHOWN] = []
+
+
+@pytest.fixture(scope="session")
+def shown(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """Record one line of what a test showed; the run's summary prints every line."""
+    return pytestconfig.stash[_SHOWN].append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(_SHOWN, [])
+    if lines:
+        terminalreporter.section("what the tests showed")
+        for line in lines:
+            terminalreporter.write_line(line)

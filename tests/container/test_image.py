@@ -242,7 +242,7 @@ def pip_list(image: str) -> set[tuple[str, str]]:
     return {(normalized(p["name"]), p["version"]) for p in json.loads(listed.stdout)}
 
 
-def test_image_carries_a_cyclonedx_sbom_of_the_packages_it_runs(image):
+def test_image_carries_a_cyclonedx_sbom_of_the_packages_it_runs(image, shown):
     labels = json.loads(run(*PODMAN, "image", "inspect", image).stdout)[0]["Config"]["Labels"]
     assert labels[SBOM_LABEL] == SBOM_PATH
     text = run(*RUN, "--rm", "--read-only", "--entrypoint", "cat", image, SBOM_PATH).stdout
@@ -272,4 +272,4 @@ def test_image_carries_a_cyclonedx_sbom_of_the_packages_it_runs(image):
     ).stdout.split()  # fmt: skip
     assert ("sanic", imported[0]) in listed
     assert ("openrouter-oauth-provider", imported[1]) in listed
-    print(f"SBOM {SBOM_PATH}: {len(components)} packages, the same as pip list in the image")
+    shown(f"SBOM {SBOM_PATH}: {len(components)} packages, the same as pip list in the image")

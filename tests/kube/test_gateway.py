@@ -7,6 +7,7 @@ what helm installs. tests/chart/test_gateway.py checks the rendering itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tests.chart.render import VALUE_SETS
@@ -25,7 +26,7 @@ def install(admin: Cli, namespace: str, *values: str) -> dict[str, Any]:
 
 
 def test_route_is_valid_and_routes_only_the_http_port(
-    admin: Cli, gateway_api: str, namespace: str
+    admin: Cli, gateway_api: str, namespace: str, shown: Callable[[str], None]
 ) -> None:
     route = install(admin, namespace, *VALUE_SETS["gateway"])
     spec = route["spec"]
@@ -49,7 +50,7 @@ def test_route_is_valid_and_routes_only_the_http_port(
     assert service is not None
     (port,) = [p for p in service["spec"]["ports"] if p["port"] == backend["port"]]
     assert port["targetPort"] == "http"
-    print(f"HTTPRoute accepted by Gateway API {gateway_api} CRDs: / -> {DEPLOYMENT}:{port['port']}")
+    shown(f"HTTPRoute accepted by Gateway API {gateway_api} CRDs: / -> {DEPLOYMENT}:{port['port']}")
 
 
 def test_route_and_ingress_together(admin: Cli, gateway_api: str, namespace: str) -> None:

@@ -10,7 +10,7 @@ FailedCreate event naming the violated controls instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -56,7 +56,9 @@ def install(admin: Cli, namespace: str, *values: str) -> str:
     return done.stdout + done.stderr
 
 
-def test_every_workload_pod_is_admitted_under_restricted(admin: Cli, restricted: str) -> None:
+def test_every_workload_pod_is_admitted_under_restricted(
+    admin: Cli, restricted: str, shown: Callable[[str], None]
+) -> None:
     printed = install(admin, restricted)
     assert not VIOLATION.search(printed), printed
     found = workloads(admin, restricted)
@@ -75,7 +77,7 @@ def test_every_workload_pod_is_admitted_under_restricted(admin: Cli, restricted:
             return len(pods_of(admin, restricted, workload)) >= wanted
 
         wait_for(created, 60, what)
-        print(f"admitted under {LEVEL}: {what}")
+        shown(f"PodSecurity {LEVEL}: admitted {what}")
     assert not failed_creates(admin, restricted)
 
 

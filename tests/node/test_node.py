@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,7 @@ def release(
     node_admin: Cli,
     image: str,
     pod_fake: FakeOpenRouter,
+    shown: Callable[[str], None],
 ) -> Iterator[Release]:
     """The chart installed and a provider applied; every pod Ready. Times install → Ready."""
     admin = node_admin
@@ -137,7 +138,7 @@ def release(
         admin.apply(namespace, provider(PROVIDER, issuerURL=relay.url, secretRef={"name": "state"}))
         wait_rolled_out(admin, node, namespace, expected=PODS)
         ready = Release(namespace, relay.url, relay, time.monotonic() - started)
-        print(f"\nhelm install → every pod Ready: {ready.install_to_ready:.1f}s")
+        shown(f"real node: helm install → every pod Ready in {ready.install_to_ready:.1f} s")
         yield ready
     finally:
         relay.stop()
@@ -145,7 +146,9 @@ def release(
         admin.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def test_every_pod_runs_under_the_restricted_standard(node_admin: Cli, release: Release) -> None:
+def test_every_pod_runs_under_the_restricted_standard(
+    node_admin: Cli, release: Release, shown: Callable[[str], None]
+) -> None:
     """Admitted by PodSecurity `restricted`, Ready through the probes the chart declares."""
     admin = node_admin
     namespace = admin.get("", "namespace", release.namespace) or {}
@@ -173,6 +176,11 @@ def test_every_pod_runs_under_the_restricted_standard(node_admin: Cli, release: 
     found = admin.get(release.namespace, "oauthprovider", PROVIDER) or {}
     ready = next(c for c in found["status"]["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Configured")
+    shown(
+        f"real node: {len(pods)} pods admitted under PodSecurity restricted, Ready through "
+        "their probes, no restart; the operator configured its provider in-cluster; "
+        "etcd on its bound volume claim"
+    )
 
 
 # What a service container sees of itself: its user and groups, the config files' mode,
@@ -194,7 +202,9 @@ print(json.dumps({
 """
 
 
-def test_the_service_container_runs_as_the_chart_says(node_admin: Cli, release: Release) -> None:
+def test_the_service_container_runs_as_the_chart_says(
+    node_admin: Cli, release: Release, shown: Callable[[str], None]
+) -> None:
     """Through `kubectl exec` (the API server to the kubelet to containerd): non-root, a
     read-only root with a writable /tmp, and the config Secret readable by the pod's
     group only (0440, fsGroup 10001)."""
@@ -212,13 +222,20 @@ def test_the_service_container_runs_as_the_chart_says(node_admin: Cli, release: 
         "root": "Read-only file system",
         "tmp": True,
     }
+    shown(
+        "real node: the service container runs as 10001:10001 on a read-only root with a "
+        "writable /tmp; the config Secret is 0440 to the pod's group"
+    )
 
 
-async def test_a_login_completes_through_the_service(release: Release) -> None:
+async def test_a_login_completes_through_the_service(
+    release: Release, shown: Callable[[str], None]
+) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         metadata = await http.get(f"{release.issuer}/.well-known/oauth-authorization-server")
         assert metadata.json()["issuer"] == release.issuer
         await logged_in(http, release.issuer)
+    shown("real node: a whole login through the Service's ClusterIP, against the fake OpenRouter")
 
 
 @dataclass
@@ -317,7 +334,7 @@ def rotate(admin: Cli, node: Node, namespace: str) -> list[tuple[str, str]]:
 
 
 async def test_a_two_phase_rotation_loses_no_login(
-    node: Node, node_admin: Cli, release: Release
+    node: Node, node_admin: Cli, release: Release, shown: Callable[[str], None]
 ) -> None:
     """Logins run the whole time; old pods are stopped by SIGTERM and drain."""
     admin, namespace = node_admin, release.namespace
@@ -335,10 +352,10 @@ async def test_a_two_phase_rotation_loses_no_login(
         stop.set()
         await load
         watch.stop()
-    print(
-        f"\nrotation (write → Stable, rolled out): {took:.1f}s; logins during it (and 2 s "
-        "either side): "
-        f"{logins.started} started, {logins.completed} completed, {len(logins.failures)} failed"
+    shown(
+        f"real node: rotation (write → Stable, rolled out) {took:.1f} s; logins during it "
+        f"(and 2 s either side): {logins.started} started, {logins.completed} completed, "
+        f"{len(logins.failures)} failed"
     )
     assert not logins.failures, logins.failures[:5]
     assert logins.completed > 0 and logins.completed == logins.started

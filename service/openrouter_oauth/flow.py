@@ -127,14 +127,11 @@ def authorization_request(
 
 def check_resource(resource: str) -> None:
     """RFC 8707 §2: an absolute URI without a fragment."""
+    if not _URI_CHARS.fullmatch(resource) or "#" in resource:
+        raise InvalidTarget("resource must be an absolute URI without a fragment")
+    canonical_resource(resource)  # an unparsable URI (port, brackets) is invalid_target too
     parts = urlsplit(resource)
-    if (
-        not _URI_CHARS.fullmatch(resource)
-        or not parts.scheme
-        or not parts.netloc
-        or parts.fragment
-        or "#" in resource
-    ):
+    if not parts.scheme or not parts.netloc:
         raise InvalidTarget("resource must be an absolute URI without a fragment")
 
 

@@ -22,13 +22,19 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S10
 
 def canonical_resource(uri: str) -> str:
     """``uri`` with scheme and host lower-cased, a default port and a trailing slash dropped,
-    so ``HTTPS://MCP.example.com:443/mcp/`` and ``https://mcp.example.com/mcp`` compare equal."""
-    parts = urlsplit(uri)
+    so ``HTTPS://MCP.example.com:443/mcp/`` and ``https://mcp.example.com/mcp`` compare equal.
+    A URI that cannot be parsed (a port out of range, an unclosed IPv6 bracket) is
+    ``invalid_target``."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        raise InvalidTarget("resource is not a valid URI") from None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     if ":" in host:
         host = f"[{host}]"
-    port = parts.port if parts.port not in (None, _DEFAULT_PORTS.get(scheme)) else None
+    port = port if port not in (None, _DEFAULT_PORTS.get(scheme)) else None
     netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, ""))
 

@@ -619,7 +619,13 @@ def _resource_server(entry: object) -> ResourceServer:
             f"RESOURCE_SERVERS secret for {server_id!r} must be at least "
             f"{MIN_SECRET_LENGTH} characters long"
         )
-    parts = urlsplit(resource)
+    try:
+        parts = urlsplit(resource)
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError:
+        raise SettingsError(
+            f"RESOURCE_SERVERS resource for {server_id!r} is not a valid URI: {resource!r}"
+        ) from None
     secure = parts.scheme == "https" or (
         parts.scheme == "http" and is_loopback_host(parts.hostname or "")
     )

@@ -123,6 +123,8 @@ async def test_everything_we_mint_fits_our_own_limits(http, service):
         ("state", "caf\u00e9"),
         ("resource", "https://r.example/" + "\x01" * 2000),
         ("resource", "https://r.example/\u00e9"),
+        ("resource", "https://r.example:99999/mcp"),
+        ("resource", "https://[::1/mcp"),
     ],
 )
 async def test_what_could_not_be_approved_is_refused_before_consent(http, service, field, value):

@@ -2,7 +2,8 @@ import pytest
 
 from openrouter_oauth import flow, keyinfo, pkce
 from openrouter_oauth.clients import Client
-from openrouter_oauth.errors import InvalidGrant, InvalidRequest
+from openrouter_oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget
+from openrouter_oauth.resources import canonical_resource
 
 CLIENT = Client("app.example", "domain", "app.example", "app.example")
 CHALLENGE_VERIFIER = pkce.new_verifier()
@@ -93,3 +94,14 @@ def test_only_the_granted_scope_is_named_whatever_was_asked():
     assert flow.token_response("sk-or-v1-x")["scope"] == flow.GRANTED_SCOPE == "openrouter"
     with pytest.raises(InvalidRequest, match="longer than"):
         flow.authorization_request(CLIENT, "https://app.example/cb", params(scope="s" * 2049))
+
+
+@pytest.mark.parametrize(
+    "resource", ["https://r.example:99999/mcp", "https://r.example:port/mcp", "https://[::1/mcp"]
+)
+def test_a_resource_that_cannot_be_parsed_is_invalid_target(resource):
+    """Wherever a client's resource is read (/authorize, /token, refresh), never a 500."""
+    with pytest.raises(InvalidTarget):
+        flow.check_resource(resource)
+    with pytest.raises(InvalidTarget):
+        canonical_resource(resource)

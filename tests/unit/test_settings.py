@@ -63,6 +63,13 @@ def test_https_issuer_and_ipv6_loopback():
         ({"MAX_CONNECTIONS": "0"}, "MAX_CONNECTIONS"),
         ({"REQUEST_DEADLINE_SECONDS": "0"}, "REQUEST_DEADLINE_SECONDS"),
         ({"KEEP_ALIVE_SECONDS": "16"}, "KEEP_ALIVE_SECONDS"),
+        (
+            {
+                "RESOURCE_SERVERS": '[{"id": "a", "secret": "' + "s" * 32 + '", '
+                '"resource": "https://mcp.example:99999/mcp"}]'
+            },
+            "RESOURCE_SERVERS",
+        ),
         ({"MAX_CONNECTIONS": "10", "MAX_CONNECTIONS_PER_ADDRESS": "11"}, "MAX_CONNECTIONS_PER"),
         ({"ISSUER_URL": "https://auth.example.com@127.0.0.1"}, "ISSUER_URL"),
         ({"ISSUER_URL": "https://user:pw@auth.example.com"}, "ISSUER_URL"),

@@ -3,13 +3,20 @@
     .venv/bin/python -m bench.resource_server --port P --issuer URL --resource URL \
         --client-id ID --client-secret SECRET
 
-One Starlette app (the framework the MCP Python SDK serves with), run by uvicorn, with
-two routes measured in the same process: ``/hello`` returns a constant; ``/tool``
-does what an MCP tool call does with a bound token, through the SDK's own auth
-middleware: :class:`OpenRouterKeyVerifier` checks the token (its cached introspection
-answer) and the tool reads ``current_key().key`` (the cached exchange). The MCP
-JSON-RPC envelope is left out on purpose: it costs the same in both modes and is not
-what the verifier's caches are measured against.
+The app is built as ``examples/mcp_server.py`` builds its own: the MCP Python SDK's
+``streamable_http_app`` (its authentication middleware around every route) with
+:class:`IntrospectionOutageMiddleware` around it, served by uvicorn. Two routes are
+measured in the same process: ``/hello``, a custom route returning a constant (what a
+health check is on any MCP server), and ``/tool``, which does what an MCP tool call does
+with a bound token, behind the SDK's ``RequireAuthMiddleware`` as its ``/mcp`` endpoint
+is: :class:`OpenRouterKeyVerifier` checks the token (its cached introspection answer) and
+the tool reads ``current_key().key`` (the cached exchange). The MCP JSON-RPC envelope is
+left out on purpose: it costs the same in both modes and is not what the verifier's
+caches are measured against.
+
+With ``--floor`` the same app gets a verifier that does no work at all (it returns one
+prebuilt key for any token): what the SDK's authentication stack alone costs, so that
+``/tool`` there against ``/tool`` here is what the verifier's caches cost.
 """
 
 from __future__ import annotations
@@ -17,16 +24,25 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.routes import build_resource_metadata_url
+from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, request_response
-from starlette.types import ASGIApp
 
-from openrouter_oauth.mcp_verifier import SCOPE, OpenRouterKeyVerifier, current_key
+from openrouter_oauth.mcp_verifier import (
+    SCOPE,
+    IntrospectionOutageMiddleware,
+    OpenRouterKey,
+    OpenRouterKeyVerifier,
+    auth_settings,
+    current_key,
+)
+
+HOST = "127.0.0.1"
 
 
 async def hello(request: Request) -> Response:
@@ -40,21 +56,32 @@ async def tool(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def protected(endpoint: ASGIApp, verifier: OpenRouterKeyVerifier, resource: str) -> ASGIApp:
-    """The SDK's stack for an authenticated MCP endpoint, around this one route only (so
-    ``/hello`` stays bare)."""
-    required = RequireAuthMiddleware(endpoint, required_scopes=[SCOPE])
-    backend = BearerAuthBackend(verifier, resource_server_url=resource)
-    return AuthenticationMiddleware(AuthContextMiddleware(required), backend=backend)
+class NoVerification:
+    """The floor's verifier: one key, built once, for every token."""
+
+    def __init__(self, resource: str) -> None:
+        self._key = OpenRouterKey(
+            token="floor",
+            client_id="floor",
+            scopes=[SCOPE],
+            resource=resource,
+            exchanged_key="sk-or-floor",
+        )
+
+    async def verify_token(self, token: str) -> OpenRouterKey | None:
+        return self._key
 
 
-def create_app(verifier: OpenRouterKeyVerifier, resource: str) -> Starlette:
-    return Starlette(
-        routes=[
-            Route("/hello", hello),
-            Route("/tool", protected(request_response(tool), verifier, resource), methods=["GET"]),
-        ]
-    )
+def create_app(verifier: TokenVerifier, issuer: str, resource: str) -> Starlette:
+    auth = auth_settings(issuer, resource, bound=True)
+    server = MCPServer("bench", token_verifier=verifier, auth=auth)
+    server.custom_route("/hello", methods=["GET"])(hello)
+    app = server.streamable_http_app(host=HOST)
+    metadata = build_resource_metadata_url(auth.resource_server_url)
+    required = RequireAuthMiddleware(request_response(tool), [SCOPE], metadata)
+    app.router.routes.append(Route("/tool", required, methods=["GET"]))
+    app.add_middleware(IntrospectionOutageMiddleware)
+    return app
 
 
 def main() -> None:
@@ -64,17 +91,22 @@ def main() -> None:
     parser.add_argument("--resource", required=True, help="this server's declared resource")
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--floor", action="store_true", help="a verifier that does nothing")
     args = parser.parse_args()
-    verifier = OpenRouterKeyVerifier(
-        args.issuer,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        resource=args.resource,
-        # Longer than the run: every measured call is a cache hit after the warm-up.
-        cache_seconds=3600,
+    verifier: TokenVerifier = (
+        NoVerification(args.resource)
+        if args.floor
+        else OpenRouterKeyVerifier(
+            args.issuer,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            resource=args.resource,
+            # Longer than the run: every measured call is a cache hit after the warm-up.
+            cache_seconds=3600,
+        )
     )
-    app = create_app(verifier, args.resource)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    app = create_app(verifier, args.issuer, args.resource)
+    uvicorn.run(app, host=HOST, port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

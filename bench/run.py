@@ -6,7 +6,8 @@ Starts its own etcd, the fake OpenRouter (its own process) and, for each worker
 count, the floor app, the service as it ships (``openrouter-oauth serve``), then the
 service with ``ACCESS_TOKENS=bound`` (logins, refreshes, token exchanges,
 introspections) and a resource server in front of it (bench/resource_server.py: its
-cached introspection and exchange against its own bare route), all on 127.0.0.1.
+cached introspection and exchange against its own bare route, and against the same
+tool call on a floor resource server whose verifier does nothing), all on 127.0.0.1.
 Every flow is checked (a flow that ends without a working key is an error). Prints a
 table and writes JSON to bench/results/. Bounded by --flows and --max-seconds; every
 process it starts is stopped at the end.
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -360,21 +361,21 @@ def gets_report(
 
 
 def measure_in_turns(
-    targets: dict[str, tuple[str, list[dict[str, Any]]]],
+    targets: dict[str, tuple[str, list[dict[str, Any]], subprocess.Popen[bytes]]],
     args: argparse.Namespace,
-    server: subprocess.Popen[bytes],
 ) -> dict[str, dict[str, Any]]:
-    """Like :func:`measure_gets` for two targets of one server, measured in turns A B B A
-    (each turn half the checks), so other work on the machine weighs on both alike; also
-    the server's CPU per request, which that other work hardly changes."""
-    for url, requests_kw in targets.values():
+    """Like :func:`measure_gets` for several targets (URL, requests, the server that
+    answers them), measured in turns A B C C B A (each turn half the checks), so other
+    work on the machine weighs on all alike; also each server's CPU per request, which
+    that other work hardly changes."""
+    for url, requests_kw, _ in targets.values():
         asyncio.run(run_gets(url, requests_kw, min(args.checks, 2000), args.check_concurrency))
     latencies: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     elapsed: dict[str, float] = defaultdict(float)
     cpu: dict[str, float] = defaultdict(float)
     for name in [*targets, *reversed(targets)]:
-        url, requests_kw = targets[name]
+        url, requests_kw, server = targets[name]
         cpu[name] -= cpu_seconds_exact(server.pid)
         turn = asyncio.run(run_gets(url, requests_kw, args.checks // 2, args.check_concurrency))
         cpu[name] += cpu_seconds_exact(server.pid)
@@ -463,6 +464,12 @@ def bench_workers(
         # machine shared with other work.
         "cached_introspection_exchange_vs_bare_route_cpu": report["rs_hello"]["cpu_us_per_request"]
         / report["rs_tool"]["cpu_us_per_request"],
+        # Against the same tool call through the SDK's stack with a verifier doing
+        # nothing: what the verifier's caches cost, the SDK's own share taken out.
+        "cached_introspection_exchange_vs_sdk_floor": report["rs_tool"]["requests_per_second"]
+        / report["rs_floor"]["requests_per_second"],
+        "cached_introspection_exchange_vs_sdk_floor_cpu": report["rs_floor"]["cpu_us_per_request"]
+        / report["rs_tool"]["cpu_us_per_request"],
     }
     return report
 
@@ -495,17 +502,40 @@ def bench_bound(
         args,
     )
     report.update(measure_resource_server(base, tokens, args))
-    moved = ("refresh", "exchange", "introspect", "rs_hello", "rs_tool")
+    moved = ("refresh", "exchange", "introspect", "rs_hello", "rs_floor", "rs_tool")
     return {"bound": report, **{k: report.pop(k) for k in moved}}
 
 
 def measure_resource_server(
     issuer: str, tokens: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """The same load as ``/me`` against ``/hello``, on a resource server: its bare route
-    and a tool call per bound token (cached introspection + cached exchange), in turns."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    """The same load as ``/me`` against ``/hello``, on a resource server: its bare route,
+    a tool call per bound token (cached introspection + cached exchange), and the same
+    tool call on the floor's resource server (the SDK's stack, a verifier doing nothing)."""
+    ports = {"rs": free_port(), "rs_floor": free_port()}
+    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    bearers = [{"headers": {"Authorization": f"Bearer {t}"}} for t in tokens]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with ExitStack() as stack:
+        running = {
+            name: stack.enter_context(
+                started(
+                    resource_server_command(issuer, port, floor=name == "rs_floor"),
+                    env,
+                    f"{bases[name]}/hello",
+                )
+            )
+            for name, port in ports.items()
+        }
+        targets = {
+            "rs_hello": (f"{bases['rs']}/hello", [{}], running["rs"]),
+            "rs_floor": (f"{bases['rs_floor']}/tool", bearers, running["rs_floor"]),
+            "rs_tool": (f"{bases['rs']}/tool", bearers, running["rs"]),
+        }
+        return measure_in_turns(targets, args)
+
+
+def resource_server_command(issuer: str, port: int, *, floor: bool) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -521,10 +551,7 @@ def measure_resource_server(
         "--client-secret",
         RESOURCE_SERVER["secret"],
     ]
-    bearers = [{"headers": {"Authorization": f"Bearer {t}"}} for t in tokens]
-    with started(command, {**os.environ, "PYTHONPATH": str(REPO)}, f"{url}/hello") as server:
-        targets = {"rs_hello": (f"{url}/hello", [{}]), "rs_tool": (f"{url}/tool", bearers)}
-        return measure_in_turns(targets, args, server)
+    return [*command, "--floor"] if floor else command
 
 
 def measure_refreshes(
@@ -599,6 +626,7 @@ CHECK_ROWS = {
     "exchange": "exchange (uncached)",
     "introspect": "introspect (uncached)",
     "rs_hello": "rs bare route",
+    "rs_floor": "rs tool (SDK floor)",
     "rs_tool": "rs tool (cached)",
 }
 
@@ -626,8 +654,8 @@ def table(reports: list[dict[str, Any]]) -> str:
         for name, label in CHECK_ROWS.items():
             r = report[name]
             ratio = report["ratios"].get(f"{name}_vs_hello", 1.0)
-            if name == "rs_tool":
-                ratio = report["ratios"]["cached_introspection_exchange_vs_bare_route"]
+            if name in ("rs_floor", "rs_tool"):
+                ratio = r["requests_per_second"] / report["rs_hello"]["requests_per_second"]
             lines.append(
                 f"{report['workers']:>7} {label:>21} {r['requests_per_second']:>9.0f} "
                 f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['p99']:>7.2f} {ratio:>6.2f}"
@@ -647,15 +675,23 @@ def table(reports: list[dict[str, Any]]) -> str:
         )
     lines.append(
         "(uncached: the authorization server reads the grant on every call, so revocation "
-        "is immediate; cached: the resource server's verifier, against its own bare route)"
+        "is immediate; cached: the resource server's verifier, against its own bare route; "
+        "SDK floor: the SDK's auth stack with a verifier doing nothing)"
     )
     for report in reports:
+        ratios = report["ratios"]
+        cpu = {k: report[k]["cpu_us_per_request"] for k in ("rs_hello", "rs_floor", "rs_tool")}
         lines.append(
             f"{report['workers']} worker(s), cached introspection + exchange / bare route: "
-            f"{report['ratios']['cached_introspection_exchange_vs_bare_route']:.2f}x req/s, "
-            f"{report['ratios']['cached_introspection_exchange_vs_bare_route_cpu']:.2f}x req per "
-            f"CPU second ({report['rs_hello']['cpu_us_per_request']:.0f} vs "
-            f"{report['rs_tool']['cpu_us_per_request']:.0f} us)"
+            f"{ratios['cached_introspection_exchange_vs_bare_route']:.2f}x req/s, "
+            f"{ratios['cached_introspection_exchange_vs_bare_route_cpu']:.2f}x req per "
+            f"CPU second ({cpu['rs_hello']:.0f} vs {cpu['rs_tool']:.0f} us)"
+        )
+        lines.append(
+            f"{report['workers']} worker(s), cached introspection + exchange / SDK floor: "
+            f"{ratios['cached_introspection_exchange_vs_sdk_floor']:.2f}x req/s, "
+            f"{ratios['cached_introspection_exchange_vs_sdk_floor_cpu']:.2f}x req per "
+            f"CPU second ({cpu['rs_floor']:.0f} vs {cpu['rs_tool']:.0f} us)"
         )
     lines.append("")
     lines.append(

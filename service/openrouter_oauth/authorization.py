@@ -18,8 +18,6 @@ safe to retry, because a write that timed out may still have been applied:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -54,6 +52,7 @@ from .records import (
     ConsentTicket,
     Decision,
     PendingCode,
+    fingerprint,
 )
 from .resources import ResourceServer, resolve_resource
 from .sealing import Sealer, SealError
@@ -65,10 +64,6 @@ from .upstream import OpenRouter, UpstreamRejected, UpstreamUnavailable
 CONSENT_PURPOSE = "consent"
 # A redemption claim outlives the exchange it guards (the upstream deadline) by this much.
 _CLAIM_MARGIN_SECONDS = 5.0
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -138,7 +133,7 @@ class AuthorizationService:
         except (SealError, KeyError, TypeError):
             raise ApprovalExpired() from None
         csrf = cookie_hash(csrf_cookie)
-        if not csrf or not hmac.compare_digest(csrf, ticket.csrf):
+        if not csrf or not flow.same(csrf, ticket.csrf):
             raise NotFromThisBrowser()
         return ticket, claims["exp"]
 
@@ -222,7 +217,7 @@ class AuthorizationService:
         The completion (a full state lifetime from now) outlives the decision, which a
         replay needs, so no replay can recreate a grant after its guard is gone.
         """
-        completion = Completion(_digest(upstream_code), secrets.token_urlsafe(32))
+        completion = Completion(fingerprint(upstream_code), secrets.token_urlsafe(32))
         if await self._state.create(COMPLETION, handle, completion.to_record()):
             return completion.code, True
         found = await self._state.get(COMPLETION, handle)
@@ -230,7 +225,7 @@ class AuthorizationService:
         if (
             earlier is None
             or not earlier.code
-            or not hmac.compare_digest(earlier.upstream, completion.upstream)
+            or not flow.same(earlier.upstream, completion.upstream)
         ):
             raise SignInLinkExpired()
         return earlier.code, False
@@ -301,4 +296,4 @@ class AuthorizationService:
 
 
 def _same_browser(recorded: str, presented: str) -> bool:
-    return bool(recorded) and bool(presented) and hmac.compare_digest(recorded, presented)
+    return bool(recorded) and bool(presented) and flow.same(recorded, presented)

@@ -12,12 +12,13 @@ On an https issuer both are ``__Host-`` cookies, which a sibling host cannot set
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 
 from sanic import HTTPResponse, Request
 from sanic.request.parameters import RequestParameters
+
+from .records import fingerprint
 
 CSRF = "oauth_csrf"
 BROWSER = "oauth_browser"
@@ -30,7 +31,7 @@ def new_value() -> str:
 
 def cookie_hash(value: str) -> str:
     """What the records keep of a cookie; no cookie hashes to nothing, which never matches."""
-    return hashlib.sha256(value.encode()).hexdigest() if value else ""
+    return fingerprint(value) if value else ""
 
 
 def _https(request: Request) -> bool:

@@ -186,15 +186,16 @@ def check_token_resource(token: TokenRequest, request: AuthorizationRequest) -> 
         raise InvalidTarget("resource is not the one this code was issued for")
 
 
-def _same(a: str | None, b: str | None) -> bool:
+def same(a: str | None, b: str | None) -> bool:
+    """Equal, compared in constant time (None as empty): for anything a caller presents."""
     return hmac.compare_digest((a or "").encode(), (b or "").encode())
 
 
 def check_redemption(token: TokenRequest, request: AuthorizationRequest) -> None:
     """The grant's binding to client, redirect URI and PKCE challenge (RFC 6749 §4.1.3)."""
-    if not _same(token.client_id, request.client_id):
+    if not same(token.client_id, request.client_id):
         raise InvalidGrant("the code was issued to another client")
-    if token.redirect_uri is not None and not _same(token.redirect_uri, request.redirect_uri):
+    if token.redirect_uri is not None and not same(token.redirect_uri, request.redirect_uri):
         raise InvalidGrant("redirect_uri does not match the authorization request")
     if not pkce.verify(token.code_verifier, request.code_challenge):
         raise InvalidGrant("code_verifier does not match the code_challenge")

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget
-from .flow import GRANTED_SCOPE
+from .flow import GRANTED_SCOPE, same
 from .metrics import GRANT_EVENTS
 from .records import BOUND_GRANT, BoundGrant
 from .resources import ACCESS_TOKEN_TYPE, ResourceServer, canonical_resource
@@ -56,10 +55,6 @@ def grant_id(code: str) -> str:
     """The grant a code became: found again from the code, but not the code itself."""
     digest = hashlib.sha256(b"grant\0" + code.encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 @dataclass(frozen=True)
@@ -137,7 +132,7 @@ class Grants:
     async def refresh(self, client_id: str, token: str, resource: str | None) -> dict[str, Any]:
         """A new pair for a refresh token, once; a replay of a spent one ends the grant."""
         claims = self._open(REFRESH_PURPOSE, token)
-        if claims is None or not _same(str(claims.get("cid", "")), client_id):
+        if claims is None or not same(str(claims.get("cid", "")), client_id):
             raise InvalidGrant("the refresh token is invalid, expired or for another client")
         handle, generation = str(claims.get("g", "")), claims.get("n")
         found, record = await self._grant(handle)
@@ -166,7 +161,7 @@ class Grants:
         claims = self._open(ACCESS_PURPOSE, token) or self._open(REFRESH_PURPOSE, token)
         if claims is None:
             return
-        if not _same(str(claims.get("cid", "")), client_id):
+        if not same(str(claims.get("cid", "")), client_id):
             raise InvalidClient("the token was issued to another client")
         await self._end(str(claims.get("g", "")), "revoked")
 

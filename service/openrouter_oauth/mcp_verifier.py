@@ -167,10 +167,14 @@ def auth_settings(
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Entry:
     until: float
-    claims: dict[str, Any] | None  # None: the key does not work
+    claims: dict[str, Any] | None  # None: the key does not work, or not for this server
+    # Bound mode: the whole answer with its exchanged key, built once and shared by the
+    # cache's hits (building it was most of a hit's cost). Never in key mode, where the
+    # bearer token is the key and the cache keeps no key.
+    ready: OpenRouterKey | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,8 @@ class OpenRouterKeyVerifier:
             entry = self._cache.get(digest)
             if entry is None or entry.until <= self._clock():
                 entry = self._remember(digest, await self._introspect(token))
+            if entry.ready is not None:
+                return None if _expired(entry.ready) else entry.ready
             accepted = self._accepted(token, entry.claims)
             if accepted is None or self.resource is None:
                 return accepted
@@ -257,7 +263,10 @@ class OpenRouterKeyVerifier:
             if self.refuse_when_unavailable:
                 return None
             raise
-        return accepted.model_copy(update={"exchanged_key": key}) if key else None
+        if not key:
+            return None
+        entry.ready = accepted.model_copy(update={"exchanged_key": key})
+        return entry.ready
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this verifier made it."""
@@ -356,19 +365,17 @@ class OpenRouterKeyVerifier:
         exp = claims.get("exp")
         if exp is not None and not _is_epoch(exp):
             return None  # an expiry we cannot read is no promise that the key still works
-        expires_at = int(exp) if exp is not None else None
-        if expires_at is not None and expires_at <= time.time():
-            return None
         scope = claims.get("scope")
-        return OpenRouterKey(
+        accepted = OpenRouterKey(
             token=token,
             client_id=self._client_id(token, claims),
             scopes=scope.split() if isinstance(scope, str) else [],
-            expires_at=expires_at,
+            expires_at=int(exp) if exp is not None else None,
             resource=self.resource,
             subject=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
             claims={**claims, "iss": self.issuer_url},
         )
+        return None if _expired(accepted) else accepted
 
     def _for_this_resource(self, claims: dict[str, Any]) -> bool:
         """Bound mode: the token's audience is this server (MCP: "issued specifically
@@ -406,6 +413,11 @@ def _make_room(cache: dict[bytes, Any], now: float, limit: int) -> None:
     if len(cache) >= limit:
         for digest in list(cache)[: max(1, limit // 10)]:
             del cache[digest]
+
+
+def _expired(token: OpenRouterKey) -> bool:
+    """Checked on every cached hit too: a cached answer never outlives its ``exp``."""
+    return token.expires_at is not None and token.expires_at <= time.time()
 
 
 def _is_epoch(value: object) -> bool:

@@ -20,11 +20,18 @@ Each record kind is stored under a hash of its handle (see :mod:`.state`):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from .flow import AuthorizationRequest
+
+
+def fingerprint(value: str) -> str:
+    """What a record keeps of a code or cookie it must recognise but never hand back."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
 
 DECISION = "decision"
 COMPLETION = "completion"

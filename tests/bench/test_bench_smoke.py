@@ -65,8 +65,8 @@ def test_a_small_benchmark_run_completes_every_flow(tmp_path):
     assert "exchange" in run["bound"]["step_latency_ms"]
     for target in ("refresh", "exchange", "introspect"):
         assert set(run[target]["statuses"]) == {"200"}, run[target]
-    # The resource server: its bare route and tool calls that got the key every time.
-    for target in ("rs_hello", "rs_tool"):
+    # The resource servers: the bare route, and tool calls that got a key every time.
+    for target in ("rs_hello", "rs_floor", "rs_tool"):
         assert set(run[target]["statuses"]) == {"200"}, run[target]
     assert {
         "flows_vs_floor",
@@ -77,11 +77,14 @@ def test_a_small_benchmark_run_completes_every_flow(tmp_path):
         "introspect_vs_hello",
         "cached_introspection_exchange_vs_bare_route",
         "cached_introspection_exchange_vs_bare_route_cpu",
+        "cached_introspection_exchange_vs_sdk_floor",
+        "cached_introspection_exchange_vs_sdk_floor_cpu",
     } <= set(run["ratios"])
     assert run["ratios"]["cached_introspection_exchange_vs_bare_route"] > 0
     assert run["rs_tool"]["cpu_us_per_request"] > 0
     assert "flows/s" in result.stdout and "bound mode" in result.stdout
     assert "cached introspection + exchange / bare route" in result.stdout
+    assert "cached introspection + exchange / SDK floor" in result.stdout
 
 
 def test_component_benchmark_runs():

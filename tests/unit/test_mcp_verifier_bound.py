@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import httpx
@@ -102,6 +103,19 @@ async def test_a_cached_answer_is_not_checked_again(monkeypatch):
     other = verifier(AuthorizationServer(audience="https://other.example.com/mcp"), Clock())
     for _ in range(3):
         assert await other.verify_token(TOKEN) is None
+
+
+async def test_a_cached_answer_ends_at_the_tokens_expiry(monkeypatch):
+    """Hits share one answer, built once, but none outlives the token's ``exp``: past it
+    the token is refused even while the introspection answer is still fresh."""
+    server = AuthorizationServer()
+    check = verifier(server, Clock())
+    first = await check.verify_token(TOKEN)
+    assert first is not None and await check.verify_token(TOKEN) is first
+    later = SimpleNamespace(time=lambda: first.expires_at + 1)
+    monkeypatch.setattr(mcp_verifier, "time", later)
+    assert await check.verify_token(TOKEN) is None
+    assert server.calls == ["/introspect", "/token"]  # refused from the cache, not asked
 
 
 async def test_one_exchange_per_token_however_many_ask_and_kept_until_it_expires():

@@ -189,8 +189,9 @@ class OpenRouterKeyVerifier:
     - A working key gives an :class:`OpenRouterKey`; anything else gives ``None``, and
       the SDK answers 401 with ``WWW-Authenticate`` pointing at the resource metadata,
       on which clients log in again.
-    - Answers are cached per key (by its SHA-256; the key itself is never kept) for
-      ``cache_seconds``, refusals for ``negative_cache_seconds``. Trade-off: a key revoked
+    - Answers are cached per token (by its SHA-256; in key mode, where the token is the
+      key, the key itself is never kept) for ``cache_seconds``, refusals for
+      ``negative_cache_seconds``. Trade-off: a key revoked
       at OpenRouter still works here for up to ``cache_seconds``. ``0`` disables either.
     - When the authorization server cannot answer (unreachable, timeout, 5xx, or it
       refuses this server's credentials) the verifier raises
@@ -249,10 +250,11 @@ class OpenRouterKeyVerifier:
             return None
         digest = hashlib.sha256(token.encode()).digest()
         try:
+            now = self._clock()
             entry = self._cache.get(digest)
-            if entry is None or entry.until <= self._clock():
+            if entry is None or entry.until <= now:
                 entry = self._remember(digest, await self._introspect(token))
-            if entry.ready is not None:
+            if entry.ready is not None and self._kept_key(digest, now) is not None:
                 return None if _expired(entry.ready) else entry.ready
             accepted = self._accepted(token, entry.claims)
             if accepted is None or self.resource is None:
@@ -317,15 +319,20 @@ class OpenRouterKeyVerifier:
 
     async def _exchanged_key(self, token: str, digest: bytes) -> str | None:
         """The key behind a bound token: cached, or one exchange shared by all who ask."""
-        cached = self._keys.get(digest)
-        if cached is not None and cached.until > self._clock():
-            return cached.key
+        kept = self._kept_key(digest, self._clock())
+        if kept is not None:
+            return kept
         pending = self._exchanges.get(digest)
         if pending is None:
             pending = asyncio.ensure_future(self._exchange(token, digest))
             self._exchanges[digest] = pending
             pending.add_done_callback(lambda _: self._exchanges.pop(digest, None))
         return await asyncio.shield(pending)
+
+    def _kept_key(self, digest: bytes, now: float) -> str | None:
+        """The exchanged key, until the token's expiry (or until the cache evicts it)."""
+        cached = self._keys.get(digest)
+        return cached.key if cached is not None and cached.until > now else None
 
     async def _exchange(self, token: str, digest: bytes) -> str | None:
         """RFC 8693 at the token endpoint; None when the token is refused (its grant ended)."""

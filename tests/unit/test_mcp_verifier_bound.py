@@ -29,6 +29,7 @@ class AuthorizationServer:
         self.exchange_status = 200
         self.calls: list[str] = []
         self.exchange_delay = 0.0
+        self.key_seconds = 60
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         form = parse_qs(request.content.decode())
@@ -42,7 +43,7 @@ class AuthorizationServer:
             return httpx.Response(400, json={"error": "invalid_grant"})
         if self.exchange_status != 200:
             return httpx.Response(self.exchange_status, json={"error": "x"})
-        return httpx.Response(200, json={"access_token": KEY, "expires_in": 60})
+        return httpx.Response(200, json={"access_token": KEY, "expires_in": self.key_seconds})
 
 
 def _soon() -> int:
@@ -116,6 +117,20 @@ async def test_a_cached_answer_ends_at_the_tokens_expiry(monkeypatch):
     monkeypatch.setattr(mcp_verifier, "time", later)
     assert await check.verify_token(TOKEN) is None
     assert server.calls == ["/introspect", "/token"]  # refused from the cache, not asked
+
+
+async def test_a_cached_answer_lasts_no_longer_than_its_exchanged_key():
+    """Past the exchange's ``expires_in`` the key is asked for again, even while the
+    introspection answer is fresh: a grant ended meanwhile is seen then."""
+    server = AuthorizationServer()
+    server.key_seconds = 5  # shorter than cache_seconds=10
+    clock = Clock()
+    check = verifier(server, clock)
+    assert await check.verify_token(TOKEN) is not None
+    clock.now += 6
+    server.exchange_status = 400
+    assert await check.verify_token(TOKEN) is None
+    assert server.calls == ["/introspect", "/token", "/token"]
 
 
 async def test_one_exchange_per_token_however_many_ask_and_kept_until_it_expires():

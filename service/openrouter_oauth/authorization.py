@@ -201,8 +201,8 @@ class AuthorizationService:
         if not upstream_code:
             return self._upstream_refusal(request, flow.lenient_param(params, "error"))
         code, first = await self._completion_code(handle, upstream_code)
-        grant = PendingCode(request, upstream_code, decision.upstream_verifier)
-        await self._state.create(CODE, code, grant.to_record())  # exists on a replay: fine
+        pending = PendingCode(request, upstream_code, decision.upstream_verifier)
+        await self._state.create(CODE, code, pending.to_record())  # exists on a replay: fine
         if first:
             AUTHORIZATIONS.labels("completed").inc()
         return Redirect(
@@ -215,7 +215,7 @@ class AuthorizationService:
         """Our code for this callback: new, or the one a reload of the same callback got.
 
         The completion (a full state lifetime from now) outlives the decision, which a
-        replay needs, so no replay can recreate a grant after its guard is gone.
+        replay needs, so no replay can recreate a pending code after its guard is gone.
         """
         completion = Completion(fingerprint(upstream_code), secrets.token_urlsafe(32))
         if await self._state.create(COMPLETION, handle, completion.to_record()):
@@ -247,16 +247,16 @@ class AuthorizationService:
         found = await self._state.get(CODE, token.code)
         if found is None:
             raise InvalidGrant("the code is invalid, expired or already used")
-        grant = PendingCode.from_record(found.data)
-        flow.check_redemption(token, grant.request)
+        pending = PendingCode.from_record(found.data)
+        flow.check_redemption(token, pending.request)
         if self._grants is not None:
-            flow.check_token_resource(token, grant.request)
+            flow.check_token_resource(token, pending.request)
             resumed = await self._grants.resume(token.code)
             if resumed is not None:
                 return resumed
         await self._claim(token.code, found.remaining())
         try:
-            issued = await self._upstream.exchange(grant.upstream_code, grant.upstream_verifier)
+            issued = await self._upstream.exchange(pending.upstream_code, pending.upstream_verifier)
         except UpstreamRejected:
             await self._mark_redeemed(token.code, found.remaining())
             raise InvalidGrant("OpenRouter refused the authorization; start again") from None
@@ -266,7 +266,7 @@ class AuthorizationService:
         answer = flow.token_response(issued.key)
         if self._grants is not None:
             # Before the mark: if the store fails here, the retry finds the grant or the claim.
-            request = grant.request
+            request = pending.request
             answer = await self._grants.start(
                 token.code, issued.key, request.client_id, request.resource or ""
             )
